@@ -1,0 +1,35 @@
+# triage: two commands on a fresh clone, `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)  ## start the whole local stack (emulators, functions, exporter) until Ctrl-C
+	$(PY) -m devstack run
+
+test: $(STAMP)  ## the whole suite, emulator-backed tests included
+	$(PY) -m pytest
+
+test-unit: $(STAMP)  ## tests that need no emulator
+	$(PY) -m pytest -m "not emulators and not e2e"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)  ## benchmarks; writes bench/results/*.json
+	$(PY) -m bench
+
+clean:
+	rm -rf .devstack dist .pytest_cache

@@ -1,0 +1,30 @@
+"""classify: Pub/Sub push of triage-classify (and its dead letters) → triage.stages.classify."""
+
+from functools import cache
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from triage.classify.engine import build_classifier
+from triage.logs import configure
+from triage.runtime import runtime
+from triage.stages import classify as stage
+from triage.stages.runner import run
+from triage.states import Stage
+
+configure("classify", runtime().settings.project, runtime().settings.log_level)
+
+
+@cache
+def classifier():
+    return build_classifier(runtime())
+
+
+@functions_framework.cloud_event
+def classify(cloud_event: CloudEvent) -> None:
+    run(
+        cloud_event.data,
+        runtime(),
+        Stage.CLASSIFY,
+        lambda msg: stage.classify_ticket(msg, runtime(), classifier()),
+    )

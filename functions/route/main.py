@@ -1,0 +1,21 @@
+"""route: Pub/Sub push of triage-route (and its dead letters) → triage.stages.route."""
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from triage.logs import configure
+from triage.route.factory import DestinationCache
+from triage.runtime import runtime
+from triage.stages import route as stage
+from triage.stages.runner import run
+from triage.states import Stage
+
+configure("route", runtime().settings.project, runtime().settings.log_level)
+destinations = DestinationCache()
+
+
+@functions_framework.cloud_event
+def route(cloud_event: CloudEvent) -> None:
+    run(
+        cloud_event.data, runtime(), Stage.ROUTE, lambda msg: stage.route_ticket(msg, runtime(), destinations)
+    )

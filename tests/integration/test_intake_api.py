@@ -1,0 +1,153 @@
+"""The intake function (real functions-framework app) against the real emulators."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from functions_framework import create_app
+
+from tests.helpers import SEED, counter, pull_all, stored_state
+from triage import runtime as runtime_module
+from triage.signing import sign
+
+pytestmark = pytest.mark.emulators
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "intake-test-secret"
+AUTH = {"Authorization": f"Bearer {SECRET}"}
+
+
+@pytest.fixture(scope="module")
+def topics(project, pubsub_admin):
+    publisher, subscriber = pubsub_admin
+    topic = publisher.topic_path(project, "triage-classify")
+    publisher.create_topic(name=topic)
+    observer = subscriber.subscription_path(project, "observe-classify")
+    subscriber.create_subscription(request={"name": observer, "topic": topic})
+    return observer
+
+
+@pytest.fixture(scope="module")
+def client(project, topics):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GOOGLE_CLOUD_PROJECT", project)
+        mp.setenv("TRIAGE_WEBHOOK_SECRET", SECRET)
+        mp.delenv("TRIAGE_PUSH_PARTITIONS", raising=False)
+        runtime_module.reset()
+        app = create_app(target="intake", source=str(ROOT / "functions/intake/main.py"), signature_type="http")
+        yield app.test_client()
+    runtime_module.reset()
+
+
+@pytest.fixture
+def published(pubsub_admin, topics):
+    """Messages published to triage-classify during the test."""
+    _, subscriber = pubsub_admin
+    pull_all(subscriber, topics, wait_s=0.2)  # drain what earlier tests left
+    return lambda: pull_all(subscriber, topics)
+
+
+def post(client, body=None, raw=None, headers=None, path="/tickets", content_type="application/json"):
+    data = raw if raw is not None else json.dumps(body if body is not None else SEED)
+    return client.post(path, data=data, headers={**AUTH, **(headers or {})}, content_type=content_type)
+
+
+@pytest.mark.parametrize("path", ["/", "/tickets", "/webhook/ticket"])
+def test_seed_payload_is_accepted_stored_and_enqueued(client, db, published, path):
+    response = post(client, path=path)
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "received" and len(body["ticket_id"]) == 32
+    stored = db.collection("tickets").document(body["ticket_id"]).get().to_dict()
+    assert stored["status"] == "received" and stored["email"] == SEED["email"]
+    assert stored["metadata"] == SEED["metadata"]
+    messages = published()
+    assert [m.attributes["ticket_id"] for m in messages] == [body["ticket_id"]]
+
+
+def test_ids_are_random_without_a_key(client):
+    ids = {post(client).get_json()["ticket_id"] for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_repeated_idempotency_key_returns_same_ticket_and_publishes_nothing(client, db, published):
+    first = post(client, headers={"Idempotency-Key": "n8n-msg-1"})
+    published()
+    before = stored_state(db)
+    second = post(client, headers={"Idempotency-Key": "n8n-msg-1"})
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert second.get_json()["ticket_id"] == first.get_json()["ticket_id"]
+    assert stored_state(db) == before
+    assert published() == []
+
+
+BAD_REQUESTS = [
+    ("not json", dict(raw="{not json"), 400, "invalid_json"),
+    ("array body", dict(raw="[1, 2]"), 400, "not_an_object"),
+    ("too large", dict(raw=json.dumps({**SEED, "description": "x" * 70_000})), 413, "body_too_large"),
+    ("form content", dict(raw="title=x", content_type="application/x-www-form-urlencoded"), 415, "unsupported_media_type"),
+    ("missing fields", dict(body={"title": "only a title"}), 422, "validation_failed"),
+    ("bad email", dict(body={**SEED, "email": "nope"}), 422, "validation_failed"),
+    ("bad priority", dict(body={**SEED, "priority": "asap"}), 422, "validation_failed"),
+    ("metadata not object", dict(body={**SEED, "metadata": "x"}), 422, "validation_failed"),
+    ("metadata too big", dict(body={**SEED, "metadata": {"k": "v" * 8200}}), 422, "validation_failed"),
+    ("idempotency key too long", dict(headers={"Idempotency-Key": "k" * 201}), 422, "validation_failed"),
+    ("no credentials", dict(headers={"Authorization": ""}), 401, "unauthorized"),
+    ("wrong bearer", dict(headers={"Authorization": "Bearer nope"}), 401, "unauthorized"),
+]
+
+
+@pytest.mark.parametrize(("case", "kwargs", "status", "code"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_input_gets_json_error_and_stores_nothing(client, db, published, case, kwargs, status, code):
+    before = stored_state(db)
+    response = post(client, **kwargs)
+    assert response.status_code == status
+    assert response.get_json()["error"] == code
+    assert stored_state(db) == before
+    assert published() == []
+
+
+def test_validation_error_lists_each_field(client):
+    detail = post(client, body={"title": "", "email": "x"}).get_json()["detail"]
+    assert {d["field"] for d in detail} == {"title", "description", "email"}
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/tickets"), ("PUT", "/tickets"), ("POST", "/healthz"), ("DELETE", "/tickets/abc")])
+def test_wrong_method_is_405_with_allow_header(client, db, method, path):
+    before = stored_state(db)
+    response = client.open(path, method=method, headers=AUTH, data=json.dumps(SEED), content_type="application/json")
+    assert response.status_code == 405 and response.get_json()["error"] == "method_not_allowed"
+    assert response.headers["Allow"] in {"GET", "POST"}
+    assert stored_state(db) == before
+
+
+def test_hmac_signed_request_is_accepted_and_stale_one_refused(client):
+    body = json.dumps(SEED).encode()
+    fresh = sign(SECRET, body, int(time.time()))
+    stale = sign(SECRET, body, int(time.time()) - 600)
+    assert post(client, raw=body, headers={"Authorization": "", **fresh}).status_code == 202
+    assert post(client, raw=body, headers={"Authorization": "", **stale}).status_code == 401
+
+
+def test_get_ticket_shows_public_view_and_404_for_unknown(client):
+    ticket_id = post(client).get_json()["ticket_id"]
+    view = client.get(f"/tickets/{ticket_id}", headers=AUTH).get_json()
+    assert view["status"] == "received" and view["history"][0]["status"] == "received"
+    assert "email" not in view
+    assert client.get("/tickets/doesnotexist", headers=AUTH).status_code == 404
+    assert client.get(f"/tickets/{ticket_id}").status_code == 401
+
+
+def test_healthz_checks_both_emulators_without_auth(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {"firestore": "ok", "pubsub": "ok"}
+
+
+def test_counts_every_accepted_ticket(client, db):
+    before = counter(db, "triage_tickets_received")
+    for _ in range(3):
+        post(client)
+    assert counter(db, "triage_tickets_received") == before + 3

@@ -1,0 +1,1 @@
+"""Ticket classification: local text model, LLM clients and the hybrid policy."""

@@ -1,0 +1,186 @@
+"""Loads and validates the YAML configuration in `config/`.
+
+Bad configuration fails at load time with the file and key named, so a deploy with a typo never starts
+routing tickets to nowhere.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from triage.model import Priority
+
+SYSTEMS = ("jira", "freshservice", "slack", "webhook", "log")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Department(_Strict):
+    description: str
+    teams: dict[str, str] = Field(min_length=1)
+
+    @property
+    def default_team(self) -> str:
+        return next(iter(self.teams))
+
+
+class Thresholds(_Strict):
+    review_confidence: float = Field(0.45, ge=0, le=1)
+    stuck_after_seconds: dict[str, int] = Field(default_factory=dict)
+
+
+class LLMConfig(_Strict):
+    model: str = "gemini-2.5-flash-lite"
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_output_tokens: int = Field(256, gt=0)
+    timeout_s: float = Field(20, gt=0)
+    max_attempts: int = Field(4, ge=1)
+    retry_budget_s: float = Field(45, gt=0)
+    daily_budget_usd: float = Field(20.0, ge=0)
+
+
+class ClassifierConfig(_Strict):
+    mode: Literal["local", "llm", "hybrid"] = "hybrid"
+    hybrid_threshold: float = Field(0.9, ge=0, le=1)
+    cache_ttl_hours: float = Field(168, ge=0)
+    llm: LLMConfig = LLMConfig()
+
+
+class TriageConfig(_Strict):
+    departments: dict[str, Department] = Field(min_length=1)
+    thresholds: Thresholds = Thresholds()
+    classifier: ClassifierConfig = ClassifierConfig()
+
+    def team_or_default(self, department: str, team: str | None) -> str:
+        teams = self.departments[department].teams
+        return team if team in teams else self.departments[department].default_team
+
+
+class DestinationConfig(BaseModel):
+    """A named destination: `system` plus the adapter's settings (env var names for secrets)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    system: Literal["jira", "freshservice", "slack", "webhook", "log"]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Route(_Strict):
+    department: str
+    team: str | None = None
+    priority: list[Priority] | None = None
+    destination: str
+
+    def matches(self, department: str, team: str | None, priority: str) -> bool:
+        return (
+            self.department == department
+            and (self.team is None or self.team == team)
+            and (self.priority is None or priority in self.priority)
+        )
+
+
+class ReviewConfig(_Strict):
+    destination: str = "log"
+
+
+class RoutingConfig(_Strict):
+    destinations: dict[str, DestinationConfig] = Field(min_length=1)
+    routes: list[Route] = Field(min_length=1)
+    review: ReviewConfig = ReviewConfig()
+
+    @model_validator(mode="after")
+    def _destinations_exist(self) -> RoutingConfig:
+        for i, route in enumerate(self.routes):
+            if route.destination not in self.destinations:
+                raise ValueError(f"routes.{i}.destination: unknown destination {route.destination!r}")
+        if self.review.destination not in self.destinations:
+            raise ValueError(f"review.destination: unknown destination {self.review.destination!r}")
+        return self
+
+    def destination_for(
+        self, department: str, team: str | None, priority: str
+    ) -> tuple[str, DestinationConfig]:
+        """First matching rule wins, so specific rules (team, priority) go before the department default."""
+        for route in self.routes:
+            if route.matches(department, team, priority):
+                return route.destination, self.destinations[route.destination]
+        raise ConfigError(f"no route for department {department!r}")
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    triage: TriageConfig
+    routing: RoutingConfig
+
+    @model_validator(mode="after")
+    def _routing_matches_taxonomy(self) -> Config:
+        known = set(self.triage.departments)
+        for i, route in enumerate(self.routing.routes):
+            if route.department not in known:
+                raise ValueError(
+                    f"routing.yaml: routes.{i}.department: unknown department {route.department!r}"
+                )
+            if route.team is not None and route.team not in self.triage.departments[route.department].teams:
+                raise ValueError(f"routing.yaml: routes.{i}.team: unknown team {route.team!r}")
+        catch_all = {r.department for r in self.routing.routes if r.team is None and r.priority is None}
+        missing = sorted(known - catch_all)
+        if missing:
+            raise ValueError(
+                f"routing.yaml: routes: no catch-all route for department(s) {', '.join(missing)}"
+            )
+        return self
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg'].removeprefix('Value error, ')}"
+        for err in exc.errors(include_url=False, include_input=False)
+    )
+
+
+def _parse(model: type[BaseModel], path: Path, data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from exc
+
+
+def load_config(config_dir: Path | str) -> Config:
+    config_dir = Path(config_dir)
+    triage_path, routing_path = config_dir / "triage.yaml", config_dir / "routing.yaml"
+    triage_cfg = _parse(TriageConfig, triage_path, _read_yaml(triage_path))
+    routing_cfg = _parse(RoutingConfig, routing_path, _read_yaml(routing_path))
+    try:
+        return Config(triage=triage_cfg, routing=routing_cfg)
+    except ValidationError as exc:
+        raise ConfigError(f"{config_dir}: {_describe(exc)}") from exc
+
+
+@lru_cache(maxsize=4)
+def cached_config(config_dir: str) -> Config:
+    return load_config(config_dir)

@@ -1,0 +1,115 @@
+"""The ticket as intake accepts it, as Firestore stores it, and as the API shows it."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+
+from triage.states import Status
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_METADATA_BYTES = 8 * 1024
+MAX_IDEMPOTENCY_KEY = 200
+# Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is the destination's business.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class TicketIn(BaseModel):
+    """The intake request body. Unknown top-level fields are ignored, per the contract."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    title: StrictStr = Field(min_length=1, max_length=200)
+    description: StrictStr = Field(min_length=1, max_length=10_000)
+    email: StrictStr = Field(max_length=254)
+    priority: Priority = Priority.MEDIUM
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("email")
+    @classmethod
+    def _email_shape(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError("must be a valid email address")
+        return value
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_object(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object")
+        if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes when serialized")
+        return value
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Pydantic errors as the contract's `detail`: one entry per field, input values never echoed."""
+    errors = []
+    for err in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in err["loc"]) or "body"
+        message = err["msg"].removeprefix("Value error, ")
+        errors.append({"field": location, "message": message})
+    return errors
+
+
+def history_entry(status: Status, stage: str, at: datetime, note: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"status": status.value, "stage": stage, "at": at}
+    if note:
+        entry["note"] = note
+    return entry
+
+
+def new_ticket_doc(
+    ticket: TicketIn, ticket_id: str, now: datetime, trace: str | None = None
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": ticket_id,
+        **ticket.model_dump(mode="json"),
+        "status": Status.RECEIVED.value,
+        "created_at": now,
+        "updated_at": now,
+        "history": [history_entry(Status.RECEIVED, "intake", now)],
+    }
+    if trace:
+        doc["trace"] = trace
+    return doc
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def public_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """What `GET /tickets/{id}` shows: state and decisions, not the requester's email or the ticket text."""
+    classification = doc.get("classification") or {}
+    view = {
+        "ticket_id": doc["id"],
+        "status": doc["status"],
+        "priority": doc.get("priority"),
+        "title": doc.get("title"),
+        "department": classification.get("department"),
+        "team": classification.get("team"),
+        "confidence": classification.get("confidence"),
+        "classifier": classification.get("classifier"),
+        "destination": doc.get("destination"),
+        "failure": doc.get("failure"),
+        "review": doc.get("review"),
+        "created_at": _iso(doc.get("created_at")),
+        "updated_at": _iso(doc.get("updated_at")),
+        "history": [{k: _iso(v) for k, v in entry.items()} for entry in doc.get("history", [])],
+    }
+    return {k: v for k, v in view.items() if v is not None}

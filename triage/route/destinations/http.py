@@ -1,0 +1,320 @@
+"""The one HTTP helper every destination uses: pooled session, timeouts, error mapping, redaction, retries.
+
+* One lazily created ``requests.Session`` per process (re-created after a fork), so warm function instances
+  reuse TLS connections instead of paying a handshake per ticket.
+* Every call has a (connect, read) timeout, clamped to what is left of the retry budget, so a hung
+  destination can never hold a route invocation past the budget.
+* Responses map to exactly two errors: Permanent (4xx except 408/429, 3xx) and Transient (network errors,
+  timeouts, 408, 429, 5xx; ``Retry-After`` seconds or HTTP-date honoured).
+* Every error text passes through ``redact`` first, so no token, API key or webhook path reaches logs.
+* ``call_with_retries`` retries only TransientDeliveryError: full-jitter exponential backoff, never shorter
+  than Retry-After, bounded by attempts AND a total time budget; it never sleeps past the budget but
+  re-raises the last transient error instead (the caller, e.g. Pub/Sub, retries later).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import email.utils
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+
+from triage.route.destinations.base import PermanentDeliveryError, TransientDeliveryError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_CONNECT_TIMEOUT = 3.05  # slightly above a TCP retransmit window (3 s), as requests recommends
+DEFAULT_READ_TIMEOUT = 10.0
+MAX_DETAIL_CHARS = 500
+RETRYABLE_4XX = frozenset({408, 429})
+_MIN_CALL_TIMEOUT = 0.05
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    total_budget: float = 20.0  # seconds, across attempts and sleeps
+    backoff_initial: float = 0.5
+    backoff_max: float = 8.0
+
+
+# ---------------------------------------------------------------------------------------------- session
+
+_session_lock = threading.Lock()
+_session: requests.Session | None = None
+_session_pid: int | None = None
+
+
+def get_session() -> requests.Session:
+    """The process-wide pooled session (thread-safe; a forked child builds its own)."""
+    global _session, _session_pid
+    pid = os.getpid()
+    if _session is not None and _session_pid == pid:
+        return _session
+    with _session_lock:
+        if _session is None or _session_pid != pid:
+            session = requests.Session()
+            # max_retries=0: retries are ours (they must respect the budget and find_existing first).
+            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            _session, _session_pid = session, pid
+    return _session
+
+
+def reset_session() -> None:
+    """Drop the pooled session (tests; after changing network settings)."""
+    global _session, _session_pid
+    with _session_lock:
+        if _session is not None:
+            _session.close()
+        _session, _session_pid = None, None
+
+
+# -------------------------------------------------------------------------------------------- redaction
+
+_PATTERNS = (
+    # Authorization / API key headers if a library ever echoes them.
+    (
+        re.compile(
+            r"(?i)(authorization|x-goog-api-key|x-api-key)(['\"]?\s*[:=]\s*['\"]?)[^'\",\s}]+(\s+[^'\",\s}]+)?"
+        ),
+        r"\1\2***",
+    ),
+    # Slack-style webhook URLs: the path IS the credential.
+    (re.compile(r"(?i)(/services/)[A-Za-z0-9_/-]+"), r"\1***"),
+    # Credentials embedded in URLs.
+    (re.compile(r"(?i)(https?://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),
+)
+
+
+def secret_variants(*secrets: str | None) -> tuple[str, ...]:
+    """A secret plus the encodings it may appear in (URL-quoted)."""
+    out: list[str] = []
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            out.append(secret)
+            quoted = quote(secret, safe="")
+            if quoted != secret:
+                out.append(quoted)
+    return tuple(out)
+
+
+def basic_auth_variants(user: str, password: str) -> tuple[str, ...]:
+    """The base64 form of basic credentials, which would otherwise survive plain-text redaction."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return secret_variants(token)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove known secrets and secret-shaped substrings from ``text``."""
+    # Longest first so a secret that contains another is removed whole.
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+# ------------------------------------------------------------------------------------------ error mapping
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def default_detail(response: requests.Response) -> str:
+    """A compact rendering of an error body (JSON re-serialised, text as is)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return response.text.strip()
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def check_response(
+    response: requests.Response,
+    *,
+    system: str,
+    action: str,
+    secrets: Iterable[str] = (),
+    detail: Callable[[requests.Response], str] = default_detail,
+) -> requests.Response:
+    """Return a 2xx response; raise the matching DeliveryError otherwise."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return response
+    try:
+        text = detail(response)
+    except Exception:  # a broken error body must not hide the status
+        text = response.text
+    text = redact(text, secrets)[:MAX_DETAIL_CHARS]
+    message = f"{system} {action}: HTTP {status}" + (f": {text}" if text else "")
+    if status in RETRYABLE_4XX or status >= 500:
+        raise TransientDeliveryError(
+            message,
+            system=system,
+            status=status,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    # 3xx included: we never follow redirects (a redirect could carry credentials to another host).
+    raise PermanentDeliveryError(message, system=system, status=status, detail=text)
+
+
+# ------------------------------------------------------------------------------------------------ calls
+
+# Deadline (time.monotonic based) of the current retry loop; request() clamps its timeouts to it.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "triage_delivery_deadline", default=None
+)
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    system: str,
+    action: str,
+    settings: HttpSettings,
+    secrets: Iterable[str] = (),
+    detail: Callable[[requests.Response], str] = default_detail,
+    **kwargs: Any,
+) -> requests.Response:
+    """One HTTP call with timeouts and error mapping; returns only 2xx responses."""
+    secrets = tuple(secrets)
+    connect, read = settings.connect_timeout, settings.read_timeout
+    deadline = _deadline.get()
+    if deadline is not None:
+        remaining = deadline - time.monotonic()
+        if remaining <= _MIN_CALL_TIMEOUT:
+            raise TransientDeliveryError(f"{system} {action}: retry budget exhausted", system=system)
+        connect, read = min(connect, remaining), min(read, remaining)
+    try:
+        response = get_session().request(
+            method, url, timeout=(connect, read), allow_redirects=False, **kwargs
+        )
+    except (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+    ) as exc:
+        raise PermanentDeliveryError(
+            f"{system} {action}: invalid URL: {redact(str(exc), secrets)}",
+            system=system,
+            detail="invalid URL",
+        ) from None
+    except requests.exceptions.Timeout as exc:
+        # A read timeout on a create may still have created the ticket: the retry path runs
+        # find_existing first (see deliver.py).
+        raise TransientDeliveryError(
+            f"{system} {action}: timeout ({type(exc).__name__})", system=system
+        ) from None
+    except requests.exceptions.RequestException as exc:
+        raise TransientDeliveryError(
+            f"{system} {action}: {type(exc).__name__}: {redact(str(exc), secrets)[:MAX_DETAIL_CHARS]}",
+            system=system,
+        ) from None
+    return check_response(response, system=system, action=action, secrets=secrets, detail=detail)
+
+
+def call_with_retries(
+    fn: Callable[[], T],
+    *,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """Call ``fn`` until it succeeds, raises a non-transient error, or attempts/budget run out.
+
+    ``sleep`` and ``clock`` are injectable so tests can check waits without waiting. The real-time
+    deadline for per-request timeouts is always time.monotonic based.
+    """
+    policy = policy or RetryPolicy()
+    started = clock()
+    jitter = tenacity.wait_random_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None) or 0.0
+        return max(jitter(state), float(retry_after))
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= policy.max_attempts:
+            return True
+        # Never start a sleep that would end past the budget.
+        return (clock() - started) + state.upcoming_sleep > policy.total_budget
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "delivery attempt %d failed, retrying in %.2fs: %s",
+            state.attempt_number,
+            state.upcoming_sleep,
+            exc,
+        )
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(TransientDeliveryError),
+        wait=wait,
+        stop=stop,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    token = _deadline.set(time.monotonic() + policy.total_budget)
+    try:
+        return retrying(fn)
+    finally:
+        _deadline.reset(token)
+
+
+def json_body(response: requests.Response, *, system: str, action: str) -> Mapping[str, Any]:
+    """The JSON object of a 2xx response. A success we cannot read is transient: the side effect may have
+    happened, and the retry path looks it up with find_existing before creating again."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise TransientDeliveryError(
+            f"{system} {action}: unreadable success response (HTTP {response.status_code})",
+            system=system,
+            status=response.status_code,
+        )
+    return payload

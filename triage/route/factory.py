@@ -1,0 +1,21 @@
+"""Destinations built once per process from routing config, by name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from triage.config import DestinationConfig
+from triage.route.destinations.base import Destination
+from triage.route.destinations.registry import build_destination
+
+
+class DestinationCache:
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env = os.environ if env is None else env
+        self._built: dict[str, Destination] = {}
+
+    def __call__(self, name: str, config: DestinationConfig) -> Destination:
+        if name not in self._built:
+            self._built[name] = build_destination(config.system, config.settings, self.env)
+        return self._built[name]

@@ -1,0 +1,184 @@
+"""The intake HTTP API: validate, authenticate, store, enqueue; plus ticket lookup and health."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from pydantic import ValidationError
+
+from triage.auth import AuthError, authenticate
+from triage.logs import log_context, trace_from_header
+from triage.model import (
+    MAX_BODY_BYTES,
+    MAX_IDEMPOTENCY_KEY,
+    TicketIn,
+    field_errors,
+    new_ticket_doc,
+    public_view,
+)
+from triage.runtime import Runtime
+from triage.states import FailureReason, Stage
+
+log = logging.getLogger("triage.intake")
+
+CREATE_PATHS = frozenset({"/", "/tickets", "/webhook/ticket"})
+_TICKET_PATH = re.compile(r"^/tickets/(?P<id>[A-Za-z0-9_-]{1,128})(?P<review>/review)?$")
+Response = tuple[dict[str, Any], int, dict[str, str]]
+_RETRY = {"Retry-After": "5"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(code)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers or {}
+
+    def response(self) -> Response:
+        return {"error": self.code, "detail": self.detail}, self.status, self.headers
+
+
+def handle(request: Any, rt: Runtime) -> Response:
+    """Dispatches one request; every outcome, including errors, is a JSON response."""
+    path = request.path.rstrip("/") or "/"
+    trace = trace_from_header(
+        request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
+    )
+    with log_context(trace=trace):
+        try:
+            if path == "/healthz":
+                return _only(request, "GET") or health(rt)
+            body = _read_body(request)
+            authenticate(rt.settings.webhook_secret, request.headers, body)
+            if path in CREATE_PATHS:
+                return _only(request, "POST") or create_ticket(request, body, rt, trace)
+            match = _TICKET_PATH.match(path)
+            if match and not match["review"]:
+                return _only(request, "GET") or get_ticket(match["id"], rt)
+            raise ApiError(404, "not_found", f"no route for {path}")
+        except AuthError as exc:
+            return ApiError(401, "unauthorized", str(exc), {"WWW-Authenticate": "Bearer"}).response()
+        except ApiError as exc:
+            return exc.response()
+        except (gexc.GoogleAPIError, TimeoutError) as exc:
+            log.warning("storage or queue unavailable: %s", type(exc).__name__)
+            return ApiError(503, "unavailable", "storage or queue unavailable, retry later", _RETRY).response()
+        except Exception:
+            log.exception("unexpected error")
+            return ApiError(500, "internal", "unexpected error; it has been logged").response()
+
+
+def _only(request: Any, method: str) -> Response | None:
+    if request.method == method:
+        return None
+    return ApiError(405, "method_not_allowed", f"use {method}", {"Allow": method}).response()
+
+
+def _read_body(request: Any) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError(413, "body_too_large", f"body must be at most {MAX_BODY_BYTES} bytes")
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "body_too_large", f"body must be at most {MAX_BODY_BYTES} bytes")
+    return body
+
+
+def parse_ticket(request: Any, body: bytes) -> TicketIn:
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(
+            400, "invalid_json", f"body is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}"
+        )
+    if not isinstance(payload, dict):
+        raise ApiError(400, "not_an_object", "body must be a JSON object")
+    try:
+        return TicketIn.model_validate(payload)
+    except ValidationError as exc:
+        raise ApiError(422, "validation_failed", field_errors(exc)) from None
+
+
+def _idempotency_key(request: Any) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        detail = [{"field": "Idempotency-Key", "message": f"must be 1-{MAX_IDEMPOTENCY_KEY} characters"}]
+        raise ApiError(422, "validation_failed", detail)
+    return key
+
+
+def create_ticket(request: Any, body: bytes, rt: Runtime, trace: str | None) -> Response:
+    ticket = parse_ticket(request, body)
+    key = _idempotency_key(request)
+    ticket_id = secrets.token_hex(16)  # 128 random bits: unguessable, no ordering hot-spot in Firestore
+    created = rt.store.create(new_ticket_doc(ticket, ticket_id, rt.store.clock(), trace), key)
+    with log_context(ticket_id=created.ticket_id):
+        if created.publish_pending:
+            _publish(rt, created.ticket_id, trace, key, fresh=created.created)
+        if created.created:
+            log.info("ticket received", extra={"fields": {"priority": ticket.priority.value}})
+        else:
+            log.info(
+                "repeat of an idempotency key", extra={"fields": {"republished": created.publish_pending}}
+            )
+    body_out = {
+        "ticket_id": created.ticket_id,
+        "status": created.status,
+        "links": {"self": f"/tickets/{created.ticket_id}"},
+    }
+    return body_out, (202 if created.created else 200), {"Location": f"/tickets/{created.ticket_id}"}
+
+
+def _publish(rt: Runtime, ticket_id: str, trace: str | None, key: str | None, fresh: bool) -> None:
+    """Enqueues the ticket. On failure the sender gets 503 and must not lose the ticket:
+
+    with an idempotency key, the retry finds it unpublished and publishes it; without one, a retry would
+    create a new ticket, so this one is closed as failed rather than left stranded in `received`.
+    """
+    try:
+        rt.queue.publish(rt.settings.classify_topic, ticket_id, trace)
+    except Exception as exc:
+        log.error("publish failed after the write: %s", type(exc).__name__)
+        if fresh and not key:
+            _close_unqueued(rt, ticket_id)
+        raise ApiError(
+            503, "unavailable", "ticket stored but not enqueued; retry", _RETRY
+        ) from exc
+    if key:
+        rt.store.mark_published(key)
+
+
+def _close_unqueued(rt: Runtime, ticket_id: str) -> None:
+    try:
+        rt.store.mark_failed(
+            ticket_id, Stage.INTAKE, FailureReason.PUBLISH_FAILED, "could not enqueue; sender told to retry"
+        )
+    except Exception:
+        log.exception("could not close the unqueued ticket; triage_tickets_stuck will show it")
+
+
+def get_ticket(ticket_id: str, rt: Runtime) -> Response:
+    doc = rt.store.get(ticket_id)
+    if doc is None:
+        raise ApiError(404, "not_found", f"no ticket {ticket_id}")
+    return public_view(doc), 200, {}
+
+
+def health(rt: Runtime) -> Response:
+    checks: dict[str, str] = {}
+    try:
+        rt.store.ping()
+        checks["firestore"] = "ok"
+    except Exception as exc:
+        checks["firestore"] = f"unavailable: {type(exc).__name__}"
+    try:
+        rt.queue.topic_exists(rt.settings.classify_topic)
+        checks["pubsub"] = "ok"
+    except Exception as exc:
+        checks["pubsub"] = f"unavailable: {type(exc).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return {"status": "ok" if healthy else "unavailable", "checks": checks}, (200 if healthy else 503), {}

@@ -1,0 +1,38 @@
+"""What every event-driven stage does around its own logic: parse, log context, retry decisions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from triage.events import BadMessage, TicketMessage, parse
+from triage.logs import log_context
+from triage.runtime import Runtime
+from triage.stages import dead_letter
+from triage.states import Stage
+
+log = logging.getLogger("triage.stage")
+
+
+def run(data: Any, rt: Runtime, stage: Stage, work: Callable[[TicketMessage], str]) -> str:
+    """Runs one delivery. Returning acknowledges it; raising makes Pub/Sub redeliver (then dead-letter).
+
+    Only what a retry can fix may raise: a malformed message is logged and acknowledged.
+    """
+    try:
+        message = parse(data)
+    except BadMessage as exc:
+        log.error("dropping malformed message: %s", exc, extra={"fields": {"stage": stage.value}})
+        return "malformed"
+    with log_context(ticket_id=message.ticket_id, trace=message.trace, stage=stage.value):
+        if message.is_dead_letter:
+            return dead_letter.handle(message, stage, rt)
+        try:
+            outcome = work(message)
+        except Exception as exc:
+            log.warning("attempt failed, Pub/Sub will retry: %s", type(exc).__name__, exc_info=True)
+            rt.store.record_error(message.ticket_id, stage, f"{type(exc).__name__}: {exc}")
+            raise
+        log.info("%s: %s", stage.value, outcome, extra={"fields": {"outcome": outcome}})
+        return outcome

@@ -1,0 +1,273 @@
+"""Tickets in Firestore: idempotent creation and atomic, forward-only state transitions.
+
+A transition is one batch commit guarded by the ticket's `update_time` (optimistic concurrency: two RPCs,
+no transaction locks), carrying the ticket update, a history entry and every counter increment the change
+implies, so counters never disagree with stored state, even after a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud.firestore import ArrayUnion
+
+from triage import metrics as m
+from triage.counters import CounterUpdate
+from triage.model import history_entry
+from triage.states import FailureReason, Stage, Status, can_transition
+
+TICKETS = "tickets"
+IDEMPOTENCY = "idempotency"
+IDEMPOTENCY_TTL = timedelta(days=7)
+# Another delivery of the same ticket may be committing at the same moment; after this many lost races the
+# state has settled and the caller should look again.
+MAX_COMMIT_RACES = 5
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TicketNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Created:
+    ticket_id: str
+    created: bool  # False: the idempotency key was seen before
+    publish_pending: bool  # True: nobody has confirmed publishing this ticket yet
+    status: str = Status.RECEIVED.value
+
+
+@dataclass(frozen=True)
+class Transition:
+    applied: bool
+    ticket: dict[str, Any]
+
+    @property
+    def status(self) -> Status:
+        return Status(self.ticket["status"])
+
+
+@dataclass
+class TicketStore:
+    db: Any
+    shards: int = 16
+    clock: Callable[[], datetime] = utcnow
+    rng: random.Random = field(default_factory=random.Random)
+
+    # -- creation ---------------------------------------------------------------------------------------
+
+    def ref(self, ticket_id: str) -> Any:
+        return self.db.collection(TICKETS).document(ticket_id)
+
+    def _idempotency_ref(self, key: str) -> Any:
+        return self.db.collection(IDEMPOTENCY).document(hashlib.sha256(key.encode()).hexdigest())
+
+    def create(self, doc: dict[str, Any], idempotency_key: str | None = None) -> Created:
+        """Writes a new ticket (and its idempotency record) atomically, counting it as received."""
+        batch = self.db.batch()
+        batch.create(self.ref(doc["id"]), doc)
+        if idempotency_key:
+            batch.create(
+                self._idempotency_ref(idempotency_key),
+                {
+                    "ticket_id": doc["id"],
+                    "published": False,
+                    "created_at": doc["created_at"],
+                    "expire_at": doc["created_at"] + IDEMPOTENCY_TTL,
+                },
+            )
+        counters = (
+            CounterUpdate().inc(m.TICKETS_RECEIVED).inc(m.TICKETS_BY_STATUS, {"status": Status.RECEIVED})
+        )
+        counters.write_to(batch, self.db, self.shards, self.rng)
+        try:
+            batch.commit()
+        except gexc.AlreadyExists:
+            if not idempotency_key:
+                raise
+            return self._existing(idempotency_key)
+        return Created(doc["id"], created=True, publish_pending=True)
+
+    def _existing(self, idempotency_key: str) -> Created:
+        record = self._idempotency_ref(idempotency_key).get().to_dict() or {}
+        ticket = self.get(record["ticket_id"]) or {}
+        return Created(
+            record["ticket_id"],
+            created=False,
+            publish_pending=not record.get("published", False),
+            status=ticket.get("status", Status.RECEIVED.value),
+        )
+
+    def mark_published(self, idempotency_key: str) -> None:
+        self._idempotency_ref(idempotency_key).update({"published": True})
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    def snapshot(self, ticket_id: str) -> Any:
+        return self.ref(ticket_id).get()
+
+    def ping(self, timeout_s: float = 3.0) -> None:
+        """One cheap read with no retries: raises if Firestore does not answer in time."""
+        self.ref("_healthz").get(retry=None, timeout=timeout_s)
+
+    def get(self, ticket_id: str) -> dict[str, Any] | None:
+        snap = self.snapshot(ticket_id)
+        return snap.to_dict() if snap.exists else None
+
+    # -- transitions ------------------------------------------------------------------------------------
+
+    def transition(
+        self,
+        ticket_id: str,
+        target: Status,
+        stage: Stage,
+        changes: dict[str, Any] | None = None,
+        counters: CounterUpdate | None = None,
+        note: str | None = None,
+        snapshot: Any = None,
+        also: Callable[[Any, dict[str, Any]], None] | None = None,
+    ) -> Transition:
+        """Moves a ticket forward if the state machine allows it; otherwise returns it unchanged.
+
+        `also(batch, ticket)` may add writes that must commit together with the transition.
+        """
+        snap = snapshot
+        for _ in range(MAX_COMMIT_RACES):
+            snap = snap if snap is not None else self.snapshot(ticket_id)
+            if not snap.exists:
+                raise TicketNotFound(ticket_id)
+            ticket = snap.to_dict()
+            if not can_transition(ticket["status"], target):
+                return Transition(False, ticket)
+            now = self.clock()
+            update = {
+                **(changes or {}),
+                "status": target.value,
+                "updated_at": now,
+                "history": ArrayUnion([history_entry(target, stage.value, now, note)]),
+            }
+            batch = self.db.batch()
+            batch.update(
+                self.ref(ticket_id), update, option=self.db.write_option(last_update_time=snap.update_time)
+            )
+            self._transition_counters(ticket, target, stage, now, counters).write_to(
+                batch, self.db, self.shards, self.rng
+            )
+            if also:
+                also(batch, ticket)
+            try:
+                batch.commit()
+            except gexc.FailedPrecondition:
+                snap = None  # another delivery changed the ticket first: look again
+                continue
+            history = [*ticket.get("history", []), history_entry(target, stage.value, now, note)]
+            return Transition(True, {**ticket, **update, "history": history})
+        raise gexc.Aborted(f"ticket {ticket_id}: too many concurrent updates")
+
+    @staticmethod
+    def _transition_counters(
+        ticket: dict[str, Any], target: Status, stage: Stage, now: datetime, extra: CounterUpdate | None
+    ) -> CounterUpdate:
+        entered = ticket["history"][-1]["at"] if ticket.get("history") else ticket["created_at"]
+        counters = (
+            CounterUpdate()
+            .inc(m.TICKETS_BY_STATUS, {"status": ticket["status"]}, -1)
+            .inc(m.TICKETS_BY_STATUS, {"status": target})
+        )
+        if target is not Status.FAILED:
+            counters.observe(m.STAGE_DURATION, {"stage": stage}, max(0.0, (now - entered).total_seconds()))
+        if target is Status.ROUTED:
+            counters.observe(
+                m.END_TO_END_DURATION, None, max(0.0, (now - ticket["created_at"]).total_seconds())
+            )
+        return counters.merge(extra) if extra else counters
+
+    def mark_failed(
+        self,
+        ticket_id: str,
+        stage: Stage,
+        reason: FailureReason,
+        detail: str,
+        counters: CounterUpdate | None = None,
+        snapshot: Any = None,
+    ) -> Transition:
+        failed = CounterUpdate().inc(m.TICKETS_FAILED, {"stage": stage, "reason": reason})
+        return self.transition(
+            ticket_id,
+            Status.FAILED,
+            stage,
+            changes={"failure": {"stage": stage.value, "reason": reason.value, "detail": detail[:1000]}},
+            counters=failed.merge(counters) if counters else failed,
+            note=reason.value,
+            snapshot=snapshot,
+        )
+
+    def record_error(self, ticket_id: str, stage: Stage, detail: str) -> None:
+        """Best effort: remembers why the last attempt failed, so a dead letter can say why it gave up."""
+        try:
+            self.ref(ticket_id).update(
+                {"last_error": {"stage": stage.value, "detail": detail[:500], "at": self.clock()}}
+            )
+        except gexc.GoogleAPIError:
+            log.warning("could not record the error on the ticket", exc_info=True)
+
+    def count(self, counters: CounterUpdate) -> None:
+        """Counter increments that belong to no state change."""
+        batch = self.db.batch()
+        counters.write_to(batch, self.db, self.shards, self.rng)
+        batch.commit()
+
+
+class ClaimBusy(RuntimeError):
+    """Another delivery of this ticket is talking to the destination right now: retry later."""
+
+
+def claim_delivery(store: TicketStore, ticket_id: str, snapshot: Any, ttl: timedelta) -> bool:
+    """Marks the ticket as being delivered before any call out, so concurrent deliveries don't both create.
+
+    A held claim younger than `ttl` blocks others; an older one belongs to a delivery that died mid-call.
+    Returns True when an earlier attempt existed: it may have created the external ticket already, so the
+    destination must be searched before creating.
+    """
+    for _ in range(MAX_COMMIT_RACES):
+        snapshot = snapshot if snapshot is not None else store.snapshot(ticket_id)
+        claim = (snapshot.to_dict() or {}).get("delivery_claim")
+        now = store.clock()
+        if claim and claim.get("state") == "held" and now - claim["at"] < ttl:
+            raise ClaimBusy(ticket_id)
+        try:
+            store.ref(ticket_id).update(
+                {
+                    "delivery_claim": {
+                        "state": "held",
+                        "at": now,
+                        "attempts": (claim or {}).get("attempts", 0) + 1,
+                    }
+                },
+                option=store.db.write_option(last_update_time=snapshot.update_time),
+            )
+        except gexc.FailedPrecondition:
+            snapshot = None
+            continue
+        return claim is not None
+    raise ClaimBusy(ticket_id)
+
+
+def release_claim(store: TicketStore, ticket_id: str) -> None:
+    """After a failed call the next attempt may go at once, searching first: the call may have landed."""
+    try:
+        store.ref(ticket_id).update({"delivery_claim.state": "released"})
+    except gexc.GoogleAPIError:
+        log.warning("could not release the delivery claim; it expires by itself", exc_info=True)
