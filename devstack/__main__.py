@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from devstack.processes import StartupError
 from devstack.stack import Ports, Stack, StackOptions
@@ -13,7 +15,10 @@ from devstack.stack import Ports, Stack, StackOptions
 
 def run(partitions: int) -> int:
     ports = Ports.from_env()
-    stack = Stack(ports, StackOptions(partitions=partitions))
+    options = StackOptions(partitions=partitions)
+    if os.environ.get("TRIAGE_DEVSTACK_DIR"):
+        options.workdir = Path(os.environ["TRIAGE_DEVSTACK_DIR"])
+    stack = Stack(ports, options)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -26,10 +26,11 @@ def run(data: Any, rt: Runtime, stage: Stage, work: Callable[[TicketMessage], st
         log.error("dropping malformed message: %s", exc, extra={"fields": {"stage": stage.value}})
         return "malformed"
     with log_context(ticket_id=message.ticket_id, trace=message.trace, stage=stage.value):
-        if message.is_dead_letter:
-            return dead_letter.handle(message, stage, rt)
         try:
-            outcome = work(message)
+            if message.is_dead_letter:
+                outcome = dead_letter.handle(message, stage, rt)
+            else:
+                outcome = work(message)
         except Exception as exc:
             log.warning("attempt failed, Pub/Sub will retry: %s", type(exc).__name__, exc_info=True)
             rt.store.record_error(message.ticket_id, stage, f"{type(exc).__name__}: {exc}")

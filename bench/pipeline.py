@@ -1,0 +1,62 @@
+"""Intake latency/throughput at concurrency 1, 8, 32, and end-to-end tickets/s to `routed`.
+
+    make bench            (or: .venv/bin/python -m bench pipeline)
+"""
+
+from __future__ import annotations
+
+import time
+
+from google.cloud import firestore
+
+from bench.common import bench_stack, print_table, wait_for, write_result
+from bench.load import run_load
+from triage.counters import read_totals
+
+TICKET = {
+    "title": "Email server down",
+    "description": "The main email server is not responding since this morning; Outlook shows disconnected.",
+    "email": "john.doe@company.com",
+    "priority": "high",
+    "metadata": {"location": "Building A"},
+}
+LEVELS = ((1, 300), (8, 2000), (32, 4000))
+E2E_TICKETS = 3000
+
+
+def routed(db) -> float:  # noqa: ANN001
+    totals = read_totals(db)
+    tickets = totals.get("triage_tickets", {})
+    return tickets.get("status=routed", 0) + tickets.get("status=needs_review", 0) + tickets.get("status=failed", 0)
+
+
+def run() -> dict:
+    stack = bench_stack()
+    stack.start()
+    try:
+        db = firestore.Client(project=stack.options.project)
+        url = f"{stack.url('intake')}/tickets"
+        intake_rows = []
+        for concurrency, total in LEVELS:
+            result = run_load(url, lambda i: {**TICKET, "title": f"Email server down #{i}"}, concurrency, total)
+            intake_rows.append(result.summary())
+        wait_for(lambda: routed(db) >= sum(t for _, t in LEVELS), timeout_s=300)
+
+        already = routed(db)
+        started = time.monotonic()
+        load = run_load(url, lambda i: {**TICKET, "title": f"Printer jam #{i}"}, 32, E2E_TICKETS)
+        done = wait_for(lambda: routed(db) >= already + E2E_TICKETS, timeout_s=600, interval_s=0.1)
+        e2e = {
+            "tickets": E2E_TICKETS,
+            "seconds": round(done - started, 2),
+            "tickets_per_s": round(E2E_TICKETS / (done - started), 1),
+            "intake_phase_per_s": round(load.throughput, 1),
+            "errors": load.errors,
+        }
+    finally:
+        stack.stop()
+    print_table("intake (POST /tickets, local stack incl. emulators)", intake_rows)
+    print_table("end to end (posted at concurrency 32 → routed)", [e2e])
+    figures = {"intake": intake_rows, "end_to_end": e2e, "partitions": stack.options.partitions}
+    write_result("pipeline", "make bench  # .venv/bin/python -m bench pipeline", figures)
+    return figures
