@@ -62,7 +62,7 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     sys.stdout.flush()
 
 
-def wait_for(check, timeout_s: float, interval_s: float = 0.2) -> float:  # noqa: ANN001
+def wait_for(check, timeout_s: float, interval_s: float = 0.2) -> float:
     """Polls `check()` until true; returns the monotonic time it became true."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

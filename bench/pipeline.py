@@ -1,6 +1,6 @@
 """Intake latency/throughput at concurrency 1, 8, 32, and end-to-end tickets/s to `routed`.
 
-    make bench            (or: .venv/bin/python -m bench pipeline)
+make bench            (or: .venv/bin/python -m bench pipeline)
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ LEVELS = ((1, 300), (8, 2000), (32, 4000))
 E2E_TICKETS = 3000
 
 
-def routed(db) -> float:  # noqa: ANN001
+def routed(db) -> float:
     totals = read_totals(db)
     tickets = totals.get("triage_tickets", {})
-    return tickets.get("status=routed", 0) + tickets.get("status=needs_review", 0) + tickets.get("status=failed", 0)
+    return (
+        tickets.get("status=routed", 0)
+        + tickets.get("status=needs_review", 0)
+        + tickets.get("status=failed", 0)
+    )
 
 
 def run() -> dict:
@@ -38,7 +42,9 @@ def run() -> dict:
         url = f"{stack.url('intake')}/tickets"
         intake_rows = []
         for concurrency, total in LEVELS:
-            result = run_load(url, lambda i: {**TICKET, "title": f"Email server down #{i}"}, concurrency, total)
+            result = run_load(
+                url, lambda i: {**TICKET, "title": f"Email server down #{i}"}, concurrency, total
+            )
             intake_rows.append(result.summary())
         wait_for(lambda: routed(db) >= sum(t for _, t in LEVELS), timeout_s=300)
 

@@ -67,13 +67,17 @@ class StackOptions:
 
 
 class Stack:
-    def __init__(self, ports: Ports, options: StackOptions | None = None, emulators: Emulators | None = None) -> None:
+    def __init__(
+        self, ports: Ports, options: StackOptions | None = None, emulators: Emulators | None = None
+    ) -> None:
         """With `emulators` given (already running, e.g. shared by a test session), they are left running."""
         self.ports = ports
         self.options = options or StackOptions()
         self.log_dir = self.options.workdir / "logs"
         self.owns_emulators = emulators is None
-        self.emulators = emulators or Emulators(self.options.project, ports.firestore, ports.pubsub, self.log_dir)
+        self.emulators = emulators or Emulators(
+            self.options.project, ports.firestore, ports.pubsub, self.log_dir
+        )
         self.children: list[Child] = []
 
     def url(self, service: str) -> str:
@@ -103,8 +107,9 @@ class Stack:
         return self
 
     def start_services(self) -> None:
-        # The topology clients in this process find the emulator through the environment.
-        os.environ["PUBSUB_EMULATOR_HOST"] = self.emulators.env["PUBSUB_EMULATOR_HOST"]
+        # Clients in this process (topology, tests, benchmarks) find the emulators through the environment.
+        for var in ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"):
+            os.environ[var] = self.emulators.env[var]
         create_topology(
             self.options.project,
             {CLASSIFY_TOPIC: self.url("classify"), ROUTE_TOPIC: self.url("route")},

@@ -40,7 +40,10 @@ def create_app(collector: FirestoreCollector, token: str | None) -> Flask:
 def default_collector() -> FirestoreCollector:
     taxonomy = cached_config(str(settings().config_dir)).triage
     ttl = float(os.environ.get("EXPORTER_CACHE_SECONDS", "5"))
-    return FirestoreCollector(lambda: read_state(firestore_client(), taxonomy), cache_ttl_s=ttl)
+    shards = settings().counter_shards
+    return FirestoreCollector(
+        lambda: read_state(firestore_client(), taxonomy, shards, os.environ), cache_ttl_s=ttl
+    )
 
 
 def build() -> Flask:

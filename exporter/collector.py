@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,10 +29,11 @@ from google.cloud.firestore import FieldFilter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from triage import metrics as m
-from triage.config import TriageConfig
-from triage.counters import INF, le_key, parse_series_key, read_totals
+from triage.budget import spent_on
+from triage.config import TriageConfig, effective_classifier_config
+from triage.counters import INF, le_key, parse_series_key, read_totals, series_key
 from triage.metrics import Family, Kind
-from triage.states import Status, is_final
+from triage.states import FailureReason, Stage, Status, is_final
 from triage.store import TICKETS
 
 log = logging.getLogger("triage.exporter")
@@ -46,7 +47,9 @@ class Reading:
     extra: dict[str, float] = field(default_factory=dict)  # single-value gauges, by family name
 
 
-def read_state(db: Any, taxonomy: TriageConfig, now: datetime | None = None) -> Reading:
+def read_state(
+    db: Any, taxonomy: TriageConfig, shards: int, env: Mapping[str, str], now: datetime | None = None
+) -> Reading:
     now = now or datetime.now(UTC)
     stuck = {}
     for status, seconds in taxonomy.thresholds.stuck_after_seconds.items():
@@ -60,7 +63,14 @@ def read_state(db: Any, taxonomy: TriageConfig, now: datetime | None = None) -> 
             .count()
         )
         stuck[status] = int(query.get(timeout=10)[0][0].value)
-    return Reading(read_totals(db), stuck)
+    spent = spent_on(db, now.date(), shards)
+    cap = effective_classifier_config(taxonomy.classifier, env).llm.daily_budget_usd
+    budget = {
+        m.LLM_SPEND_TODAY.name: spent,
+        m.LLM_BUDGET.name: cap,
+        m.LLM_BUDGET_EXHAUSTED.name: float(spent >= cap),
+    }
+    return Reading(read_totals(db), stuck, budget)
 
 
 class FirestoreCollector:
@@ -133,6 +143,16 @@ EXTRA_GAUGES: dict[str, Family] = {
 }
 
 
+# Series that always exist, at 0 until they happen, so dashboards and alerts (increase(), ratios) never
+# miss the first event of a series that did not exist before.
+_FAILING_STAGES = (Stage.INTAKE, Stage.CLASSIFY, Stage.ROUTE)
+ZERO_FILLED: dict[str, list[tuple[str, ...]]] = {
+    m.TICKETS_BY_STATUS.name: [(s.value,) for s in Status],
+    m.TICKETS_FAILED.name: [(st.value, r.value) for st in _FAILING_STAGES for r in FailureReason],
+    m.DEAD_LETTERS.name: [(st.value,) for st in (Stage.CLASSIFY, Stage.ROUTE)],
+}
+
+
 def _family(family: Family, series: dict[str, Any]) -> Iterator[Metric]:
     labels = list(family.labels)
     if family.kind is Kind.HISTOGRAM:
@@ -147,21 +167,15 @@ def _family(family: Family, series: dict[str, Any]) -> Iterator[Metric]:
         metric = GaugeMetricFamily(family.name, family.help, labels=labels)
         for key, value in sorted(series.items()):
             metric.add_metric(_label_values(family, key), value)
-        if family is m.TICKETS_BY_STATUS:
-            _zero_fill_statuses(metric, series)
+    for labels in ZERO_FILLED.get(family.name, ()):
+        if series_key(family, dict(zip(family.labels, labels, strict=True))) not in series:
+            metric.add_metric(list(labels), 0)
     yield metric
 
 
 def _label_values(family: Family, key: str) -> list[str]:
     parsed = parse_series_key(key)
     return [parsed.get(name, "") for name in family.labels]
-
-
-def _zero_fill_statuses(metric: GaugeMetricFamily, series: dict[str, Any]) -> None:
-    # Every state is always present, so dashboards and alerts never see a missing series.
-    for status in Status:
-        if f"status={status.value}" not in series:
-            metric.add_metric([status.value], 0)
 
 
 def _cumulative(family: Family, hist: dict[str, Any]) -> list[tuple[str, float]]:

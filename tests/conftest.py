@@ -51,14 +51,14 @@ def project(emulators: Emulators) -> str:
 
 
 @pytest.fixture(scope="module")
-def db(project: str):  # noqa: ANN201 - google.cloud.firestore.Client
+def db(project: str):
     from google.cloud import firestore
 
     return firestore.Client(project=project)
 
 
 @pytest.fixture(scope="module")
-def pubsub_admin(project: str):  # noqa: ANN201
+def pubsub_admin(project: str):
     from google.cloud import pubsub_v1
 
     return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()

@@ -52,12 +52,17 @@ def pull_all(subscriber: Any, subscription: str, wait_s: float = 1.5) -> list[An
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         try:
-            response = subscriber.pull(request={"subscription": subscription, "max_messages": 100}, timeout=0.5)
+            response = subscriber.pull(
+                request={"subscription": subscription, "max_messages": 100}, timeout=0.5
+            )
         except (gexc.DeadlineExceeded, gexc.RetryError):
             continue
         if response.received_messages:
             received.extend(m.message for m in response.received_messages)
             subscriber.acknowledge(
-                request={"subscription": subscription, "ack_ids": [m.ack_id for m in response.received_messages]}
+                request={
+                    "subscription": subscription,
+                    "ack_ids": [m.ack_id for m in response.received_messages],
+                }
             )
     return received

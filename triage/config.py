@@ -6,6 +6,7 @@ routing tickets to nowhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -142,6 +143,21 @@ class Config(BaseModel):
                 f"routing.yaml: routes: no catch-all route for department(s) {', '.join(missing)}"
             )
         return self
+
+
+def effective_classifier_config(config: ClassifierConfig, env: Mapping[str, str]) -> ClassifierConfig:
+    """Environment overrides for what operators change per deployment without a config release."""
+    data = config.model_dump()
+    if env.get("GEMINI_MODEL"):
+        data["llm"]["model"] = env["GEMINI_MODEL"]
+    if env.get("TRIAGE_LLM_DAILY_BUDGET_USD"):
+        data["llm"]["daily_budget_usd"] = float(env["TRIAGE_LLM_DAILY_BUDGET_USD"])
+    if env.get("TRIAGE_CLASSIFIER_MODE"):
+        data["mode"] = env["TRIAGE_CLASSIFIER_MODE"]
+    try:
+        return ClassifierConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"classifier settings from the environment: {_describe(exc)}") from exc
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("triage_log_context", default=None)
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "triage_log_context", default=None
+)
 _TRACE_FIELD = "logging.googleapis.com/trace"
 _configured = False
 

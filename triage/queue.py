@@ -35,7 +35,9 @@ class Queue:
         if trace:
             attrs["trace"] = trace
         data = json.dumps({"ticket_id": ticket_id}).encode()
-        future = self.publisher.publish(self.topic_path(self.partition_topic(topic, ticket_id)), data, **attrs)
+        future = self.publisher.publish(
+            self.topic_path(self.partition_topic(topic, ticket_id)), data, **attrs
+        )
         return future.result(timeout=self.timeout_s)
 
     def topic_exists(self, topic: str) -> bool:

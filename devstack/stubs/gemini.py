@@ -52,11 +52,11 @@ DEFAULT_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
 DEFAULT_DEPARTMENTS = ("IT", "HR", "Finance", "Facilities", "Legal", "Engineering", "Security")
 
 
-def prompt_text(body: Mapping[str, Any]) -> str:
-    """All text the model would read: systemInstruction + every part of every content."""
+def prompt_text(body: Mapping[str, Any], *, system: bool = True) -> str:
+    """All text the model would read: systemInstruction (unless `system=False`) + every content part."""
     chunks: list[str] = []
-    system = body.get("systemInstruction") or body.get("system_instruction") or {}
-    contents = [system] if isinstance(system, dict) else []
+    instruction = body.get("systemInstruction") or body.get("system_instruction") or {}
+    contents = [instruction] if system and isinstance(instruction, dict) else []
     contents += [c for c in body.get("contents") or [] if isinstance(c, dict)]
     for content in contents:
         for part in content.get("parts") or []:
@@ -119,8 +119,9 @@ def _pick(options: Iterable[str], text: str) -> tuple[str | None, str | None]:
 
 
 def keyword_responder(body: Mapping[str, Any]) -> str:
-    """Default responder: keyword rules over the prompt, constrained to the schema's enums."""
-    text = prompt_text(body)
+    """Default responder: keyword rules over the user's content (the system instruction describes every
+    department, so it would match everything), constrained to the schema's enums."""
+    text = prompt_text(body, system=False)
     config = _generation_config(body)
     schema = config.get("responseSchema") or config.get("responseJsonSchema") or {}
     departments = _enum_for(schema, "department") or list(DEFAULT_DEPARTMENTS)

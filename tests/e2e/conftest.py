@@ -42,8 +42,13 @@ def stack(emulators, project, tmp_path_factory) -> Iterator[Stack]:
     config_dir.mkdir()
     e2e_config(config_dir, f"http://127.0.0.1:{free_port()}/hook")  # nothing listens there
     ports = Ports(
-        intake=free_port(), classify=free_port(), route=free_port(), exporter=free_port(),
-        firestore=emulators.firestore_port, pubsub=emulators.pubsub_port, prometheus=free_port(),
+        intake=free_port(),
+        classify=free_port(),
+        route=free_port(),
+        exporter=free_port(),
+        firestore=emulators.firestore_port,
+        pubsub=emulators.pubsub_port,
+        prometheus=free_port(),
     )
     options = StackOptions(
         project=project,
@@ -66,7 +71,9 @@ def stack(emulators, project, tmp_path_factory) -> Iterator[Stack]:
 
 
 def post_ticket(stack: Stack, body: dict, **headers: str) -> str:
-    response = requests.post(f"{stack.url('intake')}/tickets", json=body, headers={**AUTH, **headers}, timeout=10)
+    response = requests.post(
+        f"{stack.url('intake')}/tickets", json=body, headers={**AUTH, **headers}, timeout=10
+    )
     assert response.status_code == 202, response.text
     return response.json()["ticket_id"]
 
@@ -76,7 +83,7 @@ def get_ticket(stack: Stack, ticket_id: str) -> dict:
 
 
 def logged_outcomes(stack: Stack, function: str, ticket_id: str) -> list[str]:
-    """The outcomes a function logged for a ticket (its structured log is part of its observable behaviour)."""
+    """What a function logged as outcomes for a ticket (its structured log is observable behaviour)."""
     outcomes = []
     for line in (stack.log_dir / f"{function}.log").read_text(errors="replace").splitlines():
         try:

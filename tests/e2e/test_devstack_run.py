@@ -31,7 +31,12 @@ def test_devstack_run_serves_a_ticket_end_to_end_and_stops_everything(emulators,
     env.pop("TRIAGE_CONFIG_DIR", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack", "run"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
         started = time.monotonic()
@@ -45,7 +50,10 @@ def test_devstack_run_serves_a_ticket_end_to_end_and_stops_everything(emulators,
         descendants = psutil.Process(process.pid).children(recursive=True)
         intake = f"http://127.0.0.1:{ports['INTAKE_PORT']}"
         ticket_id = requests.post(f"{intake}/tickets", json=SEED, timeout=10).json()["ticket_id"]
-        eventually(lambda: requests.get(f"{intake}/tickets/{ticket_id}", timeout=5).json()["status"] == "routed", timeout_s=5)
+        eventually(
+            lambda: requests.get(f"{intake}/tickets/{ticket_id}", timeout=5).json()["status"] == "routed",
+            timeout_s=5,
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     finally:

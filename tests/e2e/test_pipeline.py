@@ -27,16 +27,25 @@ def test_seed_ticket_reaches_routed_within_five_seconds(stack):
 
 
 def test_many_tickets_all_reach_a_final_state(stack, db):
-    ids = [post_ticket(stack, {**SEED, "title": f"Laptop {i} does not boot", "priority": "low"}) for i in range(40)]
-    eventually(lambda: all(get_ticket(stack, i)["status"] == "routed" for i in ids), timeout_s=30, interval_s=0.5)
+    ids = [
+        post_ticket(stack, {**SEED, "title": f"Laptop {i} does not boot", "priority": "low"})
+        for i in range(40)
+    ]
+    eventually(
+        lambda: all(get_ticket(stack, i)["status"] == "routed" for i in ids), timeout_s=30, interval_s=0.5
+    )
 
 
 def test_poison_message_is_dead_lettered_and_the_ticket_failed_with_a_reason(stack, db):
     before = counter(db, "triage_tickets_failed", "stage=route|reason=dead_letter")
     ticket_id = post_ticket(stack, {**SEED, "priority": "critical"})
-    view = eventually(lambda: (v := get_ticket(stack, ticket_id))["status"] == "failed" and v, timeout_s=60, interval_s=0.5)
+    view = eventually(
+        lambda: (v := get_ticket(stack, ticket_id))["status"] == "failed" and v, timeout_s=60, interval_s=0.5
+    )
     assert view["failure"]["stage"] == "route" and view["failure"]["reason"] == "dead_letter"
-    assert "5 deliveries" in view["failure"]["detail"] and "TransientDeliveryError" in view["failure"]["detail"]
+    assert (
+        "5 deliveries" in view["failure"]["detail"] and "TransientDeliveryError" in view["failure"]["detail"]
+    )
     assert logged_outcomes(stack, "route", ticket_id)[-1] == "dead_lettered"
     assert counter(db, "triage_tickets_failed", "stage=route|reason=dead_letter") == before + 1
 

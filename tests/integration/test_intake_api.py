@@ -36,7 +36,9 @@ def client(project, topics):
         mp.setenv("TRIAGE_WEBHOOK_SECRET", SECRET)
         mp.delenv("TRIAGE_PUSH_PARTITIONS", raising=False)
         runtime_module.reset()
-        app = create_app(target="intake", source=str(ROOT / "functions/intake/main.py"), signature_type="http")
+        app = create_app(
+            target="intake", source=str(ROOT / "functions/intake/main.py"), signature_type="http"
+        )
         yield app.test_client()
     runtime_module.reset()
 
@@ -87,7 +89,12 @@ BAD_REQUESTS = [
     ("not json", dict(raw="{not json"), 400, "invalid_json"),
     ("array body", dict(raw="[1, 2]"), 400, "not_an_object"),
     ("too large", dict(raw=json.dumps({**SEED, "description": "x" * 70_000})), 413, "body_too_large"),
-    ("form content", dict(raw="title=x", content_type="application/x-www-form-urlencoded"), 415, "unsupported_media_type"),
+    (
+        "form content",
+        dict(raw="title=x", content_type="application/x-www-form-urlencoded"),
+        415,
+        "unsupported_media_type",
+    ),
     ("missing fields", dict(body={"title": "only a title"}), 422, "validation_failed"),
     ("bad email", dict(body={**SEED, "email": "nope"}), 422, "validation_failed"),
     ("bad priority", dict(body={**SEED, "priority": "asap"}), 422, "validation_failed"),
@@ -114,10 +121,15 @@ def test_validation_error_lists_each_field(client):
     assert {d["field"] for d in detail} == {"title", "description", "email"}
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/tickets"), ("PUT", "/tickets"), ("POST", "/healthz"), ("DELETE", "/tickets/abc")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/tickets"), ("PUT", "/tickets"), ("POST", "/healthz"), ("DELETE", "/tickets/abc")],
+)
 def test_wrong_method_is_405_with_allow_header(client, db, method, path):
     before = stored_state(db)
-    response = client.open(path, method=method, headers=AUTH, data=json.dumps(SEED), content_type="application/json")
+    response = client.open(
+        path, method=method, headers=AUTH, data=json.dumps(SEED), content_type="application/json"
+    )
     assert response.status_code == 405 and response.get_json()["error"] == "method_not_allowed"
     assert response.headers["Allow"] in {"GET", "POST"}
     assert stored_state(db) == before

@@ -38,7 +38,9 @@ def stage_config(tmp_path_factory, webhook) -> Path:
         (target / name).write_text((ROOT / "config" / name).read_text())
     routing = yaml.safe_load((target / "routing.yaml").read_text())
     routing["destinations"]["legal-hook"] = {"system": "webhook", "url": f"{webhook.url}/hook"}
-    routing["routes"].insert(0, {"department": "Legal", "priority": ["critical"], "destination": "legal-hook"})
+    routing["routes"].insert(
+        0, {"department": "Legal", "priority": ["critical"], "destination": "legal-hook"}
+    )
     (target / "routing.yaml").write_text(yaml.safe_dump(routing))
     return target
 
@@ -49,7 +51,9 @@ def route_observer(project, pubsub_admin):
     for topic in ("triage-classify", "triage-route"):
         publisher.create_topic(name=publisher.topic_path(project, topic))
     observer = subscriber.subscription_path(project, "observe-route")
-    subscriber.create_subscription(request={"name": observer, "topic": publisher.topic_path(project, "triage-route")})
+    subscriber.create_subscription(
+        request={"name": observer, "topic": publisher.topic_path(project, "triage-route")}
+    )
     return lambda: pull_all(subscriber, observer)
 
 
@@ -62,7 +66,9 @@ def apps(project, stage_config, route_observer):
         mp.delenv("TRIAGE_PUSH_PARTITIONS", raising=False)
         runtime_module.reset()
         clients = {
-            name: create_app(target=name, source=str(ROOT / f"functions/{name}/main.py"), signature_type="cloudevent").test_client()
+            name: create_app(
+                target=name, source=str(ROOT / f"functions/{name}/main.py"), signature_type="cloudevent"
+            ).test_client()
             for name in ("classify", "route")
         }
         yield clients
@@ -132,7 +138,9 @@ def test_redelivered_classify_message_for_a_routed_ticket_changes_nothing(store,
 def test_concurrent_deliveries_classify_once_and_publish_once(store, db, apps, route_observer):
     ticket_id = new_ticket(store)
     before = counter(db, "triage_tickets_classified", "department=IT|classifier=local")
-    threads = [threading.Thread(target=push, args=(apps["classify"], "triage-classify", ticket_id)) for _ in range(4)]
+    threads = [
+        threading.Thread(target=push, args=(apps["classify"], "triage-classify", ticket_id)) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -165,7 +173,9 @@ def test_dead_letter_marks_ticket_failed_with_the_last_error(store, db, apps):
     ticket_id = new_ticket(store)
     store.record_error(ticket_id, Stage.CLASSIFY, "ServiceUnavailable: model down")
     before = counter(db, "triage_tickets_failed", "stage=classify|reason=dead_letter")
-    response = push(apps["classify"], "triage-classify-dlq", ticket_id, {"CloudPubSubDeadLetterSourceDeliveryCount": "5"})
+    response = push(
+        apps["classify"], "triage-classify-dlq", ticket_id, {"CloudPubSubDeadLetterSourceDeliveryCount": "5"}
+    )
     assert response.status_code < 300
     ticket = store.get(ticket_id)
     assert ticket["status"] == "failed"
@@ -196,7 +206,12 @@ def test_message_for_unknown_ticket_is_acknowledged(apps):
 
 def test_route_failure_is_retried_then_permanent_error_fails_the_ticket(store, apps, route_observer, webhook):
     ticket_id = classified(
-        store, apps, route_observer, title="NDA review", description="Please review the NDA for the new vendor contract", priority="critical"
+        store,
+        apps,
+        route_observer,
+        title="NDA review",
+        description="Please review the NDA for the new vendor contract",
+        priority="critical",
     )
     assert store.get(ticket_id)["classification"]["department"] == "Legal"
     webhook.fail_next(5, status=503)

@@ -20,25 +20,33 @@ def edit(config_dir: Path, name: str, change) -> None:
 def test_shipped_config_loads_and_routes_every_department():
     config = load_config(ROOT / "config")
     for department in config.triage.departments:
-        name, destination = config.routing.destination_for(department, None, "medium")
+        _name, destination = config.routing.destination_for(department, None, "medium")
         assert destination.system == "log"
 
 
 def test_route_to_unknown_department_names_file_and_key(config_dir):
-    edit(config_dir, "routing.yaml", lambda d: d["routes"].append({"department": "Sales", "destination": "log"}))
-    with pytest.raises(ConfigError, match=r"routing\.yaml: routes\.7\.department: unknown department 'Sales'"):
+    edit(
+        config_dir,
+        "routing.yaml",
+        lambda d: d["routes"].append({"department": "Sales", "destination": "log"}),
+    )
+    with pytest.raises(
+        ConfigError, match=r"routing\.yaml: routes\.7\.department: unknown department 'Sales'"
+    ):
         load_config(config_dir)
 
 
 def test_unknown_destination_names_file_and_key(config_dir):
     edit(config_dir, "routing.yaml", lambda d: d["routes"][0].update(destination="jira-it"))
-    with pytest.raises(ConfigError, match=r"routing\.yaml.*routes\.0\.destination: unknown destination 'jira-it'"):
+    with pytest.raises(
+        ConfigError, match=r"routing\.yaml.*routes\.0\.destination: unknown destination 'jira-it'"
+    ):
         load_config(config_dir)
 
 
 def test_department_without_catch_all_route_fails(config_dir):
     edit(config_dir, "routing.yaml", lambda d: d["routes"][1].update(priority=["critical"]))
-    with pytest.raises(ConfigError, match="no catch-all route for department.*HR"):
+    with pytest.raises(ConfigError, match=r"no catch-all route for department.*HR"):
         load_config(config_dir)
 
 

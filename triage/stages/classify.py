@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from triage import metrics as m
+from triage.budget import add_spend, today
 from triage.classify.base import Classification, Classifier, LLMUsage, TicketText
 from triage.counters import CounterUpdate
 from triage.events import TicketMessage
@@ -37,6 +39,12 @@ def classify_ticket(message: TicketMessage, rt: Runtime, classifier: Classifier)
         return "invalid_ticket"
 
     result = classifier.classify(text)
+    spend = sum(call.cost_usd or 0.0 for call in result.llm_calls)
+
+    def record_spend(batch: Any, _ticket: dict) -> None:
+        if spend:
+            add_spend(batch, rt.store.db, spend, today(), rt.settings.counter_shards)
+
     transition = rt.store.transition(
         message.ticket_id,
         Status.CLASSIFIED,
@@ -44,6 +52,7 @@ def classify_ticket(message: TicketMessage, rt: Runtime, classifier: Classifier)
         changes=classification_changes(result),
         counters=classification_counters(result),
         snapshot=snap,
+        also=record_spend,
     )
     if not transition.applied:
         return f"skipped_{transition.status.value}"

@@ -65,7 +65,9 @@ def handle(request: Any, rt: Runtime) -> Response:
             return exc.response()
         except (gexc.GoogleAPIError, TimeoutError) as exc:
             log.warning("storage or queue unavailable: %s", type(exc).__name__)
-            return ApiError(503, "unavailable", "storage or queue unavailable, retry later", _RETRY).response()
+            return ApiError(
+                503, "unavailable", "storage or queue unavailable, retry later", _RETRY
+            ).response()
         except Exception:
             log.exception("unexpected error")
             return ApiError(500, "internal", "unexpected error; it has been logged").response()
@@ -92,9 +94,8 @@ def parse_ticket(request: Any, body: bytes) -> TicketIn:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(
-            400, "invalid_json", f"body is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}"
-        )
+        reason = getattr(exc, "msg", "not UTF-8")
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {reason}") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "not_an_object", "body must be a JSON object")
     try:
@@ -145,9 +146,7 @@ def _publish(rt: Runtime, ticket_id: str, trace: str | None, key: str | None, fr
         log.error("publish failed after the write: %s", type(exc).__name__)
         if fresh and not key:
             _close_unqueued(rt, ticket_id)
-        raise ApiError(
-            503, "unavailable", "ticket stored but not enqueued; retry", _RETRY
-        ) from exc
+        raise ApiError(503, "unavailable", "ticket stored but not enqueued; retry", _RETRY) from exc
     if key:
         rt.store.mark_published(key)
 

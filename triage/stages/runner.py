@@ -27,10 +27,7 @@ def run(data: Any, rt: Runtime, stage: Stage, work: Callable[[TicketMessage], st
         return "malformed"
     with log_context(ticket_id=message.ticket_id, trace=message.trace, stage=stage.value):
         try:
-            if message.is_dead_letter:
-                outcome = dead_letter.handle(message, stage, rt)
-            else:
-                outcome = work(message)
+            outcome = dead_letter.handle(message, stage, rt) if message.is_dead_letter else work(message)
         except Exception as exc:
             log.warning("attempt failed, Pub/Sub will retry: %s", type(exc).__name__, exc_info=True)
             rt.store.record_error(message.ticket_id, stage, f"{type(exc).__name__}: {exc}")

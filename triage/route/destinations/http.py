@@ -29,9 +29,10 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
-import tenacity
 from requests.adapters import HTTPAdapter
 
+from triage import retrying
+from triage.retrying import RetryPolicy
 from triage.route.destinations.base import PermanentDeliveryError, TransientDeliveryError
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,6 @@ _MIN_CALL_TIMEOUT = 0.05
 class HttpSettings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 3
-    total_budget: float = 20.0  # seconds, across attempts and sleeps
-    backoff_initial: float = 0.5
-    backoff_max: float = 8.0
 
 
 # ---------------------------------------------------------------------------------------------- session
@@ -260,46 +253,18 @@ def call_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
-    """Call ``fn`` until it succeeds, raises a non-transient error, or attempts/budget run out.
-
-    ``sleep`` and ``clock`` are injectable so tests can check waits without waiting. The real-time
-    deadline for per-request timeouts is always time.monotonic based.
-    """
+    """Retries TransientDeliveryError within the policy; per-request timeouts are clamped to the budget."""
     policy = policy or RetryPolicy()
-    started = clock()
-    jitter = tenacity.wait_random_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max)
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None) or 0.0
-        return max(jitter(state), float(retry_after))
-
-    def stop(state: tenacity.RetryCallState) -> bool:
-        if state.attempt_number >= policy.max_attempts:
-            return True
-        # Never start a sleep that would end past the budget.
-        return (clock() - started) + state.upcoming_sleep > policy.total_budget
-
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "delivery attempt %d failed, retrying in %.2fs: %s",
-            state.attempt_number,
-            state.upcoming_sleep,
-            exc,
-        )
-
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(TransientDeliveryError),
-        wait=wait,
-        stop=stop,
-        sleep=sleep,
-        before_sleep=before_sleep,
-        reraise=True,
-    )
     token = _deadline.set(time.monotonic() + policy.total_budget)
     try:
-        return retrying(fn)
+        return retrying.call_with_retries(
+            fn,
+            retryable=lambda exc: isinstance(exc, TransientDeliveryError),
+            policy=policy,
+            sleep=sleep,
+            clock=clock,
+            what="delivery",
+        )
     finally:
         _deadline.reset(token)
 
