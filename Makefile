@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit lint bench clean
+.DEFAULT_GOAL := help
+.PHONY: help venv run test test-unit lint bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements-dev.txt -e .
 	touch $(STAMP)
 
-venv: $(STAMP)
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
 run: $(STAMP)  ## start the whole local stack (emulators, functions, exporter) until Ctrl-C
 	$(PY) -m devstack run
@@ -22,7 +26,7 @@ test: $(STAMP)  ## the whole suite, emulator-backed tests included
 	$(PY) -m pytest
 
 test-unit: $(STAMP)  ## tests that need no emulator
-	$(PY) -m pytest -m "not emulators and not e2e"
+	$(PY) -m pytest -m "not emulators and not e2e and not packaging_deploy"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -33,3 +37,6 @@ bench: $(STAMP)  ## benchmarks; writes bench/results/*.json
 
 clean:
 	rm -rf .devstack dist .pytest_cache
+
+# make package (mk/package.mk), make tools / checkov / terraform-fmt (mk/tools.mk)
+include mk/*.mk

@@ -56,6 +56,17 @@ class TicketIn(BaseModel):
         return value
 
 
+class ReviewIn(BaseModel):
+    """A person's decision on a ticket in the review queue."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    department: StrictStr = Field(min_length=1, max_length=64)
+    team: StrictStr | None = Field(None, min_length=1, max_length=64)
+    reviewer: StrictStr | None = Field(None, max_length=100)
+    note: StrictStr | None = Field(None, max_length=500)
+
+
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     """Pydantic errors as the contract's `detail`: one entry per field, input values never echoed."""
     errors = []

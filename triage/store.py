@@ -41,6 +41,10 @@ class TicketNotFound(LookupError):
     pass
 
 
+class ReviewConflict(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class Created:
     ticket_id: str
@@ -213,6 +217,42 @@ class TicketStore:
             note=reason.value,
             snapshot=snapshot,
         )
+
+    def record_review(self, ticket_id: str, decision: dict[str, Any]) -> bool:
+        """Stores a reviewer's decision on a ticket in needs_review, counting the correction once.
+
+        Returns False when the same decision was already recorded (a retried request); raises
+        ReviewConflict when the ticket is not in review or was reviewed differently.
+        """
+        for _ in range(MAX_COMMIT_RACES):
+            snap = self.snapshot(ticket_id)
+            if not snap.exists:
+                raise TicketNotFound(ticket_id)
+            ticket = snap.to_dict()
+            if ticket["status"] != Status.NEEDS_REVIEW:
+                raise ReviewConflict(f"ticket is {ticket['status']}, not needs_review")
+            earlier = (ticket.get("review") or {}).get("decision")
+            if earlier:
+                if (earlier["department"], earlier["team"]) == (decision["department"], decision["team"]):
+                    return False
+                raise ReviewConflict("ticket was already reviewed with another decision")
+            labels = {
+                "from_department": (ticket.get("classification") or {}).get("department", "unknown"),
+                "to_department": decision["department"],
+            }
+            batch = self.db.batch()
+            batch.update(
+                self.ref(ticket_id),
+                {"review.decision": {**decision, "at": self.clock()}},
+                option=self.db.write_option(last_update_time=snap.update_time),
+            )
+            CounterUpdate().inc(m.REVIEW_CORRECTIONS, labels).write_to(batch, self.db, self.shards, self.rng)
+            try:
+                batch.commit()
+            except gexc.FailedPrecondition:
+                continue
+            return True
+        raise gexc.Aborted(f"ticket {ticket_id}: too many concurrent updates")
 
     def record_error(self, ticket_id: str, stage: Stage, detail: str) -> None:
         """Best effort: remembers why the last attempt failed, so a dead letter can say why it gave up."""

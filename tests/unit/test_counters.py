@@ -34,10 +34,18 @@ def test_histogram_bucket_is_the_first_upper_bound_at_or_above_the_value():
 
 def test_update_accumulates_and_merges():
     a = CounterUpdate().inc(m.TICKETS_BY_STATUS, {"status": "received"}, -1)
-    b = CounterUpdate().inc(m.TICKETS_BY_STATUS, {"status": "received"}, -1).observe(m.STAGE_DURATION, {"stage": "route"}, 0.2)
+    b = (
+        CounterUpdate()
+        .inc(m.TICKETS_BY_STATUS, {"status": "received"}, -1)
+        .observe(m.STAGE_DURATION, {"stage": "route"}, 0.2)
+    )
     values = increments_to_values(a.merge(b).as_increments())
     assert values["triage_tickets"] == {"status=received": -2}
-    assert values["triage_stage_duration_seconds"]["stage=route"] == {"b": {"0.25": 1}, "sum": 0.2, "count": 1}
+    assert values["triage_stage_duration_seconds"]["stage=route"] == {
+        "b": {"0.25": 1},
+        "sum": 0.2,
+        "count": 1,
+    }
 
 
 def test_counter_families_store_without_the_total_suffix():
@@ -48,7 +56,10 @@ def test_counter_families_store_without_the_total_suffix():
 def test_sum_shards_adds_nested_values():
     shards = [
         {"triage_tickets": {"status=routed": 2}, "h": {"s": {"b": {"1": 1}, "sum": 0.5, "count": 1}}},
-        {"triage_tickets": {"status=routed": 3, "status=failed": 1}, "h": {"s": {"b": {"1": 2}, "sum": 1.0, "count": 2}}},
+        {
+            "triage_tickets": {"status=routed": 3, "status=failed": 1},
+            "h": {"s": {"b": {"1": 2}, "sum": 1.0, "count": 2}},
+        },
     ]
     total = sum_shards(shards)
     assert total["triage_tickets"] == {"status=routed": 5, "status=failed": 1}

@@ -29,7 +29,9 @@ def test_seed_payload_is_accepted_as_is():
 
 
 def test_priority_defaults_to_medium_and_unknown_fields_are_ignored():
-    ticket = TicketIn.model_validate({**{k: SEED[k] for k in ("title", "description", "email")}, "colour": "red"})
+    ticket = TicketIn.model_validate(
+        {**{k: SEED[k] for k in ("title", "description", "email")}, "colour": "red"}
+    )
     assert ticket.priority == "medium"
     assert "colour" not in ticket.model_dump()
 

@@ -13,9 +13,11 @@ from triage.route.destinations.registry import build_destination
 class DestinationCache:
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self.env = os.environ if env is None else env
-        self._built: dict[str, Destination] = {}
+        self._built: dict[tuple[str, str], Destination] = {}
 
     def __call__(self, name: str, config: DestinationConfig) -> Destination:
-        if name not in self._built:
-            self._built[name] = build_destination(config.system, config.settings, self.env)
-        return self._built[name]
+        # Keyed by settings too: a routing override may change a destination under the same name.
+        key = (name, config.model_dump_json())
+        if key not in self._built:
+            self._built[key] = build_destination(config.system, config.settings, self.env)
+        return self._built[key]

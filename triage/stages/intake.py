@@ -6,16 +6,17 @@ import json
 import logging
 import re
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from triage.auth import AuthError, authenticate
 from triage.logs import log_context, trace_from_header
 from triage.model import (
     MAX_BODY_BYTES,
     MAX_IDEMPOTENCY_KEY,
+    ReviewIn,
     TicketIn,
     field_errors,
     new_ticket_doc,
@@ -23,12 +24,14 @@ from triage.model import (
 )
 from triage.runtime import Runtime
 from triage.states import FailureReason, Stage
+from triage.store import ReviewConflict, TicketNotFound
 
 log = logging.getLogger("triage.intake")
 
 CREATE_PATHS = frozenset({"/", "/tickets", "/webhook/ticket"})
 _TICKET_PATH = re.compile(r"^/tickets/(?P<id>[A-Za-z0-9_-]{1,128})(?P<review>/review)?$")
 Response = tuple[dict[str, Any], int, dict[str, str]]
+T = TypeVar("T", bound=BaseModel)
 _RETRY = {"Retry-After": "5"}
 
 
@@ -56,7 +59,11 @@ def handle(request: Any, rt: Runtime) -> Response:
             if path in CREATE_PATHS:
                 return _only(request, "POST") or create_ticket(request, body, rt, trace)
             match = _TICKET_PATH.match(path)
-            if match and not match["review"]:
+            if match and match["review"]:
+                return _only(request, "POST") or review_ticket(
+                    match["id"], parse_json_object(request, body), rt
+                )
+            if match:
                 return _only(request, "GET") or get_ticket(match["id"], rt)
             raise ApiError(404, "not_found", f"no route for {path}")
         except AuthError as exc:
@@ -88,7 +95,7 @@ def _read_body(request: Any) -> bytes:
     return body
 
 
-def parse_ticket(request: Any, body: bytes) -> TicketIn:
+def parse_json_object(request: Any, body: bytes) -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
     try:
@@ -98,8 +105,12 @@ def parse_ticket(request: Any, body: bytes) -> TicketIn:
         raise ApiError(400, "invalid_json", f"body is not valid JSON: {reason}") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "not_an_object", "body must be a JSON object")
+    return payload
+
+
+def validated(model: type[T], payload: dict[str, Any]) -> T:
     try:
-        return TicketIn.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         raise ApiError(422, "validation_failed", field_errors(exc)) from None
 
@@ -113,7 +124,7 @@ def _idempotency_key(request: Any) -> str | None:
 
 
 def create_ticket(request: Any, body: bytes, rt: Runtime, trace: str | None) -> Response:
-    ticket = parse_ticket(request, body)
+    ticket = validated(TicketIn, parse_json_object(request, body))
     key = _idempotency_key(request)
     ticket_id = secrets.token_hex(16)  # 128 random bits: unguessable, no ordering hot-spot in Firestore
     created = rt.store.create(new_ticket_doc(ticket, ticket_id, rt.store.clock(), trace), key)
@@ -158,6 +169,42 @@ def _close_unqueued(rt: Runtime, ticket_id: str) -> None:
         )
     except Exception:
         log.exception("could not close the unqueued ticket; triage_tickets_stuck will show it")
+
+
+def review_ticket(ticket_id: str, payload: dict[str, Any], rt: Runtime) -> Response:
+    """A person sets the department of a ticket in review; the ticket then continues to route."""
+    review = validated(ReviewIn, payload)
+    departments = rt.config.triage.departments
+    if review.department not in departments:
+        detail = [{"field": "department", "message": f"must be one of {', '.join(departments)}"}]
+        raise ApiError(422, "validation_failed", detail)
+    if review.team is not None and review.team not in departments[review.department].teams:
+        detail = [
+            {"field": "team", "message": f"must be one of {', '.join(departments[review.department].teams)}"}
+        ]
+        raise ApiError(422, "validation_failed", detail)
+    decision = {
+        **review.model_dump(exclude_none=True),
+        "team": rt.config.triage.team_or_default(review.department, review.team),
+    }
+    with log_context(ticket_id=ticket_id):
+        try:
+            recorded = rt.store.record_review(ticket_id, decision)
+        except TicketNotFound:
+            raise ApiError(404, "not_found", f"no ticket {ticket_id}") from None
+        except ReviewConflict as exc:
+            raise ApiError(409, "conflict", str(exc)) from None
+        # Published on every accepted request: a retry after a failed publish must not strand it.
+        rt.queue.publish(rt.settings.route_topic, ticket_id)
+        log.info(
+            "review recorded", extra={"fields": {"department": review.department, "repeat": not recorded}}
+        )
+    body = {
+        "ticket_id": ticket_id,
+        "status": "needs_review",
+        "review": {k: decision[k] for k in ("department", "team")},
+    }
+    return body, 202, {"Location": f"/tickets/{ticket_id}"}
 
 
 def get_ticket(ticket_id: str, rt: Runtime) -> Response:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from triage import metrics as m
-from triage.config import DestinationConfig
+from triage.config import DestinationConfig, RoutingConfig
 from triage.counters import CounterUpdate
 from triage.events import TicketMessage
 from triage.route.destinations.base import (
@@ -33,7 +33,13 @@ CLAIM_TTL = timedelta(seconds=90)
 DestinationFactory = Callable[[str, DestinationConfig], Destination]
 
 
-def route_ticket(message: TicketMessage, rt: Runtime, destinations: DestinationFactory) -> str:
+def route_ticket(
+    message: TicketMessage,
+    rt: Runtime,
+    destinations: DestinationFactory,
+    routing: RoutingConfig | None = None,
+) -> str:
+    routing = routing or rt.config.routing
     snap = rt.store.snapshot(message.ticket_id)
     if not snap.exists:
         log.warning("message for an unknown ticket")
@@ -47,11 +53,11 @@ def route_ticket(message: TicketMessage, rt: Runtime, destinations: DestinationF
         return f"skipped_{status.value}"
     classification = ticket.get("classification") or {}
     if status is Status.CLASSIFIED and _needs_review(classification, rt):
-        return send_to_review(message, rt, destinations, ticket, snap)
+        return send_to_review(message, rt, destinations, routing, ticket, snap)
 
     department = (decision or classification)["department"]
     team = (decision or classification).get("team")
-    name, config = rt.config.routing.destination_for(department, team, ticket.get("priority", "medium"))
+    name, config = routing.destination_for(department, team, ticket.get("priority", "medium"))
     destination = destinations(name, config)
     outbound = outbound_ticket(ticket, department, team)
     try:
@@ -127,11 +133,16 @@ def _mark_routed(rt: Runtime, ticket_id: str, name: str, delivery: Delivery, dep
 
 
 def send_to_review(
-    message: TicketMessage, rt: Runtime, destinations: DestinationFactory, ticket: dict[str, Any], snap: Any
+    message: TicketMessage,
+    rt: Runtime,
+    destinations: DestinationFactory,
+    routing: RoutingConfig,
+    ticket: dict[str, Any],
+    snap: Any,
 ) -> str:
     """Low confidence: notify the review channel, then park the ticket in needs_review."""
-    name = rt.config.routing.review.destination
-    reviewer = destinations(name, rt.config.routing.destinations[name])
+    name = routing.review.destination
+    reviewer = destinations(name, routing.destinations[name])
     department = ticket["classification"]["department"]
     outbound = outbound_ticket(ticket, department, ticket["classification"].get("team"))
     if reviewer.system != "log":
