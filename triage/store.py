@@ -274,7 +274,17 @@ class ClaimBusy(RuntimeError):
     """Another delivery of this ticket is talking to the destination right now: retry later."""
 
 
-def claim_delivery(store: TicketStore, ticket_id: str, snapshot: Any, ttl: timedelta) -> bool:
+class TicketMovedOn(Exception):
+    """While we looked, another delivery finished the ticket: nothing left to do."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def claim_delivery(
+    store: TicketStore, ticket_id: str, snapshot: Any, ttl: timedelta, pending: frozenset[Status]
+) -> bool:
     """Marks the ticket as being delivered before any call out, so concurrent deliveries don't both create.
 
     A held claim younger than `ttl` blocks others; an older one belongs to a delivery that died mid-call.
@@ -283,7 +293,10 @@ def claim_delivery(store: TicketStore, ticket_id: str, snapshot: Any, ttl: timed
     """
     for _ in range(MAX_COMMIT_RACES):
         snapshot = snapshot if snapshot is not None else store.snapshot(ticket_id)
-        claim = (snapshot.to_dict() or {}).get("delivery_claim")
+        ticket = snapshot.to_dict() or {}
+        if ticket.get("status") not in pending:
+            raise TicketMovedOn(ticket.get("status", "missing"))
+        claim = ticket.get("delivery_claim")
         now = store.clock()
         if claim and claim.get("state") == "held" and now - claim["at"] < ttl:
             raise ClaimBusy(ticket_id)

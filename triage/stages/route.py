@@ -21,7 +21,7 @@ from triage.route.destinations.base import (
 from triage.route.destinations.deliver import deliver
 from triage.runtime import Runtime
 from triage.states import FailureReason, Stage, Status
-from triage.store import claim_delivery, release_claim
+from triage.store import TicketMovedOn, claim_delivery, release_claim
 
 log = logging.getLogger("triage.route")
 
@@ -31,6 +31,7 @@ DELIVERIES = "deliveries"
 CLAIM_TTL = timedelta(seconds=90)
 
 DestinationFactory = Callable[[str, DestinationConfig], Destination]
+ROUTABLE = frozenset({Status.CLASSIFIED, Status.NEEDS_REVIEW})
 
 
 def route_ticket(
@@ -49,7 +50,7 @@ def route_ticket(
     decision = (ticket.get("review") or {}).get("decision")
     if status is Status.NEEDS_REVIEW and not decision:
         return "awaiting_review"
-    if status not in (Status.CLASSIFIED, Status.NEEDS_REVIEW):
+    if status not in ROUTABLE:
         return f"skipped_{status.value}"
     classification = ticket.get("classification") or {}
     if status is Status.CLASSIFIED and _needs_review(classification, rt):
@@ -62,6 +63,8 @@ def route_ticket(
     outbound = outbound_ticket(ticket, department, team)
     try:
         delivery = _deliver(rt, destination, outbound, snap)
+    except TicketMovedOn as moved:
+        return f"skipped_{moved.status}"
     except PermanentDeliveryError as exc:
         rt.store.mark_failed(message.ticket_id, Stage.ROUTE, FailureReason.DESTINATION_REJECTED, str(exc))
         return "destination_rejected"
@@ -92,7 +95,7 @@ def _deliver(rt: Runtime, destination: Destination, outbound: OutboundTicket, sn
     if destination.system == "log":
         # Recorded in the same batch as the routed transition: exactly once without a claim.
         return destination.create(outbound)
-    prior_attempt = claim_delivery(rt.store, outbound.ticket_id, snap, CLAIM_TTL)
+    prior_attempt = claim_delivery(rt.store, outbound.ticket_id, snap, CLAIM_TTL, ROUTABLE)
     try:
         return deliver(destination, outbound, check_existing_first=prior_attempt)
     except (TransientDeliveryError, PermanentDeliveryError):
