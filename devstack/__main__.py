@@ -38,6 +38,10 @@ def run(partitions: int) -> int:
             f"(logs in {stack.log_dir}; Ctrl-C to stop)",
             flush=True,
         )
+        if stack.runs_prometheus:
+            print(f"prometheus: {stack.url('prometheus')} (rules and alerts from monitoring/)", flush=True)
+        else:
+            print("prometheus: not installed (apt-get install prometheus) - skipped", flush=True)
         print(
             f"try:  curl -s -X POST {stack.url('intake')}/tickets -H 'Content-Type: application/json' "
             """-d '{"title":"Email server down","description":"The main email server is not responding.","""

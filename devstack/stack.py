@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import prometheus
 from devstack.emulators import Emulators
 from devstack.processes import Child, free_port, port_open
 from devstack.topology import PushPolicy, create_topology
@@ -64,6 +65,8 @@ class StackOptions:
     threads: dict[str, int] = field(default_factory=lambda: {"intake": 16, "classify": 64, "route": 32})
     workers: dict[str, int] = field(default_factory=lambda: {"intake": 1, "classify": 1, "route": 1})
     exporter: bool = True
+    prometheus: bool = True  # when the `prometheus` binary is installed
+    scrape_interval: str = "15s"
 
 
 class Stack:
@@ -120,10 +123,26 @@ class Stack:
             self.children.append(self._function(name, signature).start())
         if self.options.exporter:
             self.children.append(self._exporter().start())
+        if self.runs_prometheus:
+            self.children.append(
+                prometheus.prometheus(
+                    self.ports.prometheus,
+                    self.ports.exporter,
+                    self.options.workdir / "prometheus",
+                    dict(os.environ),
+                    self.options.scrape_interval,
+                ).start()
+            )
         for child in self.children:
             port = getattr(self.ports, child.name)
             child.wait_until(lambda port=port: port_open(port), 60)
         self.children[0].wait_until(self.intake_healthy, 30)
+        if self.runs_prometheus:
+            self.children[-1].wait_until(lambda: prometheus.ready(self.ports.prometheus), 60)
+
+    @property
+    def runs_prometheus(self) -> bool:
+        return self.options.exporter and self.options.prometheus and prometheus.available()
 
     def _function(self, name: str, signature: str) -> Child:
         argv = [

@@ -10,8 +10,9 @@ Example output::
     triage_tickets{status="routed"} 40.0
     triage_exporter_up 1.0
 
-One scrape reads the counter shards (a fixed number of documents) and runs one capped count() per
-non-final state for stuck tickets, so its cost does not grow with the number of tickets stored. Results are
+One scrape reads the counter shards (a fixed number of documents), the unfinished tickets past the
+smallest stuck threshold (`pending`, capped) and today's spend shards, so its cost does not grow with the
+number of tickets stored. Results are
 cached for `cache_ttl_s` so several Prometheus replicas don't multiply Firestore reads.
 """
 
@@ -21,23 +22,25 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.cloud.firestore import FieldFilter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from triage import metrics as m
 from triage.budget import spent_on
 from triage.config import TriageConfig, effective_classifier_config
 from triage.counters import INF, le_key, parse_series_key, read_totals, series_key
 from triage.metrics import Family, Kind
-from triage.states import FailureReason, Stage, Status, is_final
-from triage.store import TICKETS
+from triage.states import FAILURES, Stage, Status, is_final
+from triage.store import PENDING
 
 log = logging.getLogger("triage.exporter")
-STUCK_COUNT_CAP = 10_000
+STUCK_COUNT_CAP = 1_000  # past this, "at least 1000" is all an alert needs
 
 
 @dataclass
@@ -50,27 +53,42 @@ class Reading:
 def read_state(
     db: Any, taxonomy: TriageConfig, shards: int, env: Mapping[str, str], now: datetime | None = None
 ) -> Reading:
+    """Three bounded reads, in parallel: counter shards, stuck tickets, today's LLM spend."""
     now = now or datetime.now(UTC)
-    stuck = {}
-    for status, seconds in taxonomy.thresholds.stuck_after_seconds.items():
-        if is_final(status):
-            continue
-        query = (
-            db.collection(TICKETS)
-            .where(filter=FieldFilter("status", "==", status))
-            .where(filter=FieldFilter("updated_at", "<", now - timedelta(seconds=seconds)))
-            .limit(STUCK_COUNT_CAP)
-            .count()
-        )
-        stuck[status] = int(query.get(timeout=10)[0][0].value)
-    spent = spent_on(db, now.date(), shards)
+    with ThreadPoolExecutor(3) as pool:
+        totals = pool.submit(read_totals, db)
+        stuck = pool.submit(count_stuck, db, taxonomy.thresholds.stuck_after_seconds, now)
+        spent = pool.submit(spent_on, db, now.date(), shards)
     cap = effective_classifier_config(taxonomy.classifier, env).llm.daily_budget_usd
     budget = {
-        m.LLM_SPEND_TODAY.name: spent,
+        m.LLM_SPEND_TODAY.name: spent.result(),
         m.LLM_BUDGET.name: cap,
-        m.LLM_BUDGET_EXHAUSTED.name: float(spent >= cap),
+        m.LLM_BUDGET_EXHAUSTED.name: float(spent.result() >= cap),
     }
-    return Reading(read_totals(db), stuck, budget)
+    return Reading(totals.result(), stuck.result(), budget)
+
+
+def count_stuck(db: Any, thresholds: Mapping[str, int], now: datetime) -> dict[str, int]:
+    """Tickets in each non-final state for longer than its threshold.
+
+    Reads only `pending` (unfinished tickets) entered before the smallest threshold: normally a handful
+    of documents, however many tickets are stored.
+    """
+    limits = {status: seconds for status, seconds in thresholds.items() if not is_final(status)}
+    stuck = dict.fromkeys(limits, 0)
+    if not limits:
+        return stuck
+    query = (
+        db.collection(PENDING)
+        .where(filter=FieldFilter("since", "<", now - timedelta(seconds=min(limits.values()))))
+        .limit(STUCK_COUNT_CAP)
+    )
+    for snap in query.stream(timeout=10):
+        entry = snap.to_dict()
+        limit = limits.get(entry.get("status"))
+        if limit is not None and entry["since"] < now - timedelta(seconds=limit):
+            stuck[entry["status"]] += 1
+    return stuck
 
 
 class FirestoreCollector:
@@ -79,8 +97,12 @@ class FirestoreCollector:
         read: Callable[[], Reading],
         cache_ttl_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        timeout_s: float = 5.0,
     ) -> None:
         self._read = read
+        self._timeout = timeout_s
+        # A read that outlives its scrape keeps running here; the scrape answers without it.
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="firestore-read")
         self._ttl = cache_ttl_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -97,7 +119,7 @@ class FirestoreCollector:
                 return self._cached[1]
             started = time.perf_counter()
             try:
-                reading = self._read()
+                reading = self._reader.submit(self._read).result(timeout=self._timeout)
             except Exception as exc:
                 self.up, self.errors = 0, self.errors + 1
                 self._cached = None
@@ -145,10 +167,11 @@ EXTRA_GAUGES: dict[str, Family] = {
 
 # Series that always exist, at 0 until they happen, so dashboards and alerts (increase(), ratios) never
 # miss the first event of a series that did not exist before.
-_FAILING_STAGES = (Stage.INTAKE, Stage.CLASSIFY, Stage.ROUTE)
 ZERO_FILLED: dict[str, list[tuple[str, ...]]] = {
     m.TICKETS_BY_STATUS.name: [(s.value,) for s in Status],
-    m.TICKETS_FAILED.name: [(st.value, r.value) for st in _FAILING_STAGES for r in FailureReason],
+    m.TICKETS_FAILED.name: [
+        (stage.value, reason.value) for stage, reasons in FAILURES.items() for reason in reasons
+    ],
     m.DEAD_LETTERS.name: [(st.value,) for st in (Stage.CLASSIFY, Stage.ROUTE)],
 }
 
@@ -183,6 +206,6 @@ def _cumulative(family: Family, hist: dict[str, Any]) -> list[tuple[str, float]]
     running, buckets = 0.0, []
     for le in family.buckets:
         running += counts.get(le_key(le), 0)
-        buckets.append((le_key(le), running))
+        buckets.append((floatToGoString(le), running))  # exposed as Prometheus clients do: "5.0"
     buckets.append((INF, running + counts.get(INF, 0)))
     return buckets

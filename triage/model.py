@@ -8,7 +8,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from triage.states import Status
 
@@ -61,10 +69,17 @@ class ReviewIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    department: StrictStr = Field(min_length=1, max_length=64)
+    department: StrictStr | None = Field(None, min_length=1, max_length=64)
     team: StrictStr | None = Field(None, min_length=1, max_length=64)
+    reject: bool = False  # not a ticket for anyone (spam, duplicate): ends as failed/review_rejected
     reviewer: StrictStr | None = Field(None, max_length=100)
     note: StrictStr | None = Field(None, max_length=500)
+
+    @model_validator(mode="after")
+    def _department_or_reject(self) -> ReviewIn:
+        if self.reject == (self.department is not None):
+            raise ValueError("give either a department or reject: true")
+        return self
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -30,6 +30,18 @@ class FailureReason(StrEnum):
     REVIEW_REJECTED = "review_rejected"
 
 
+# What can end a ticket at each stage: the bounded label set of triage_tickets_failed_total.
+FAILURES: dict[Stage, tuple[FailureReason, ...]] = {
+    Stage.INTAKE: (FailureReason.PUBLISH_FAILED,),
+    Stage.CLASSIFY: (FailureReason.DEAD_LETTER, FailureReason.INVALID_TICKET),
+    Stage.ROUTE: (
+        FailureReason.DEAD_LETTER,
+        FailureReason.DESTINATION_REJECTED,
+        FailureReason.INVALID_TICKET,
+    ),
+    Stage.REVIEW: (FailureReason.REVIEW_REJECTED,),
+}
+
 FINAL: frozenset[Status] = frozenset({Status.ROUTED, Status.FAILED})
 
 _NEXT: dict[Status, frozenset[Status]] = {

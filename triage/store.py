@@ -21,9 +21,10 @@ from google.cloud.firestore import ArrayUnion
 from triage import metrics as m
 from triage.counters import CounterUpdate
 from triage.model import history_entry
-from triage.states import FailureReason, Stage, Status, can_transition
+from triage.states import FailureReason, Stage, Status, can_transition, is_final
 
 TICKETS = "tickets"
+PENDING = "pending"  # one small document per ticket not yet routed or failed
 IDEMPOTENCY = "idempotency"
 IDEMPOTENCY_TTL = timedelta(days=7)
 # Another delivery of the same ticket may be committing at the same moment; after this many lost races the
@@ -82,6 +83,7 @@ class TicketStore:
         """Writes a new ticket (and its idempotency record) atomically, counting it as received."""
         batch = self.db.batch()
         batch.create(self.ref(doc["id"]), doc)
+        self._track_pending(batch, doc["id"], Status.RECEIVED, doc["created_at"])
         if idempotency_key:
             batch.create(
                 self._idempotency_ref(idempotency_key),
@@ -169,6 +171,7 @@ class TicketStore:
             self._transition_counters(ticket, target, stage, now, counters).write_to(
                 batch, self.db, self.shards, self.rng
             )
+            self._track_pending(batch, ticket_id, target, now)
             if also:
                 also(batch, ticket)
             try:
@@ -179,6 +182,14 @@ class TicketStore:
             history = [*ticket.get("history", []), history_entry(target, stage.value, now, note)]
             return Transition(True, {**ticket, **update, "history": history})
         raise gexc.Aborted(f"ticket {ticket_id}: too many concurrent updates")
+
+    def _track_pending(self, batch: Any, ticket_id: str, status: Status, since: datetime) -> None:
+        """Keeps `pending` = the unfinished tickets only, so stuck-ticket queries never scan the archive."""
+        ref = self.db.collection(PENDING).document(ticket_id)
+        if is_final(status):
+            batch.delete(ref)
+        else:
+            batch.set(ref, {"status": status.value, "since": since})
 
     @staticmethod
     def _transition_counters(
@@ -192,7 +203,7 @@ class TicketStore:
         )
         if target is not Status.FAILED:
             counters.observe(m.STAGE_DURATION, {"stage": stage}, max(0.0, (now - entered).total_seconds()))
-        if target is Status.ROUTED:
+        if target is Status.ROUTED and ticket["status"] == Status.CLASSIFIED:  # human review time excluded
             counters.observe(
                 m.END_TO_END_DURATION, None, max(0.0, (now - ticket["created_at"]).total_seconds())
             )

@@ -61,6 +61,7 @@ def stack(emulators, project, tmp_path_factory) -> Iterator[Stack]:
             "TRIAGE_OUTBOUND_WEBHOOK_SECRET": "outbound",
         },
         threads={"intake": 8, "classify": 8, "route": 8},
+        prometheus=False,
     )
     stack = Stack(ports, options, emulators=emulators)
     stack.start()

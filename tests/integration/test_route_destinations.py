@@ -189,7 +189,7 @@ def test_freshservice_ticket_is_created_with_numbers_for_priority_and_status(sto
 def test_slack_gets_block_kit_without_the_requester_email(store, apps, stubs):
     ticket_id = classified(store, "Facilities")
     assert push(apps["route"], ticket_id) < 300
-    [(path, message)] = stubs["slack"].messages
+    [(_, message)] = stubs["slack"].messages
     assert message["blocks"] and message["text"]
     assert SEED["email"] not in json.dumps(message)
     assert store.get(ticket_id)["destination"] == {
@@ -336,3 +336,20 @@ def test_review_errors_are_clear(store, apps):
         apps["intake"].test_client().post(f"/tickets/{pending}/review", json={"department": "HR"})
     )
     assert unauthenticated.status_code == 401
+    assert review(apps, pending, {"reject": True, "department": "HR"})[0] == 422
+
+
+def test_reviewer_can_reject_a_ticket(store, apps, db):
+    pending = classified(store, "General", confidence=0.1)
+    push(apps["route"], pending)
+    before = counter(db, "triage_tickets_failed", "stage=review|reason=review_rejected")
+    status, body = review(apps, pending, {"reject": True, "reviewer": "ops", "note": "spam"})
+    assert status == 200 and body["status"] == "failed"
+    ticket = store.get(pending)
+    assert ticket["failure"] == {
+        "stage": "review",
+        "reason": "review_rejected",
+        "detail": "rejected by ops: spam",
+    }
+    assert counter(db, "triage_tickets_failed", "stage=review|reason=review_rejected") == before + 1
+    assert review(apps, pending, {"reject": True})[0] == 409

@@ -23,7 +23,7 @@ from triage.model import (
     public_view,
 )
 from triage.runtime import Runtime
-from triage.states import FailureReason, Stage
+from triage.states import FailureReason, Stage, Status
 from triage.store import ReviewConflict, TicketNotFound
 
 log = logging.getLogger("triage.intake")
@@ -174,6 +174,8 @@ def _close_unqueued(rt: Runtime, ticket_id: str) -> None:
 def review_ticket(ticket_id: str, payload: dict[str, Any], rt: Runtime) -> Response:
     """A person sets the department of a ticket in review; the ticket then continues to route."""
     review = validated(ReviewIn, payload)
+    if review.reject:
+        return reject_ticket(ticket_id, review, rt)
     departments = rt.config.triage.departments
     if review.department not in departments:
         detail = [{"field": "department", "message": f"must be one of {', '.join(departments)}"}]
@@ -205,6 +207,21 @@ def review_ticket(ticket_id: str, payload: dict[str, Any], rt: Runtime) -> Respo
         "review": {k: decision[k] for k in ("department", "team")},
     }
     return body, 202, {"Location": f"/tickets/{ticket_id}"}
+
+
+def reject_ticket(ticket_id: str, review: ReviewIn, rt: Runtime) -> Response:
+    snap = rt.store.snapshot(ticket_id)
+    if not snap.exists:
+        raise ApiError(404, "not_found", f"no ticket {ticket_id}")
+    if snap.to_dict()["status"] != Status.NEEDS_REVIEW:
+        raise ApiError(409, "conflict", f"ticket is {snap.to_dict()['status']}, not needs_review")
+    detail = f"rejected by {review.reviewer or 'a reviewer'}" + (f": {review.note}" if review.note else "")
+    transition = rt.store.mark_failed(
+        ticket_id, Stage.REVIEW, FailureReason.REVIEW_REJECTED, detail, snapshot=snap
+    )
+    if not transition.applied:
+        raise ApiError(409, "conflict", f"ticket is {transition.status.value}, not needs_review")
+    return {"ticket_id": ticket_id, "status": transition.status.value}, 200, {}
 
 
 def get_ticket(ticket_id: str, rt: Runtime) -> Response:

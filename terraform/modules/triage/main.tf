@@ -55,15 +55,8 @@ module "firestore" {
   location_id            = var.firestore.location_id
   deletion_protection    = var.deletion_protection
   point_in_time_recovery = var.firestore.point_in_time_recovery
-  indexes = {
-    tickets-status-updated = {
-      collection = "tickets"
-      fields = [
-        { field_path = "status", order = "ASCENDING" },
-        { field_path = "updated_at", order = "ASCENDING" },
-      ]
-    }
-  }
+  # No composite index: the only query (stuck tickets, in the exporter) filters `pending.since` alone.
+  indexes = {}
   ttl_fields = [
     { collection = "idempotency", field = "expire_at" },
     { collection = "classify_cache", field = "expire_at" },
