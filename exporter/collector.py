@@ -40,6 +40,7 @@ from triage.states import FAILURES, Stage, Status, is_final
 from triage.store import PENDING
 
 log = logging.getLogger("triage.exporter")
+READ_TIMEOUT_S = 4.0  # per read, no retries: the next scrape is the retry
 STUCK_COUNT_CAP = 1_000  # past this, "at least 1000" is all an alert needs
 
 
@@ -56,9 +57,9 @@ def read_state(
     """Three bounded reads, in parallel: counter shards, stuck tickets, today's LLM spend."""
     now = now or datetime.now(UTC)
     with ThreadPoolExecutor(3) as pool:
-        totals = pool.submit(read_totals, db)
+        totals = pool.submit(read_totals, db, READ_TIMEOUT_S)
         stuck = pool.submit(count_stuck, db, taxonomy.thresholds.stuck_after_seconds, now)
-        spent = pool.submit(spent_on, db, now.date(), shards)
+        spent = pool.submit(spent_on, db, now.date(), shards, READ_TIMEOUT_S)
     cap = effective_classifier_config(taxonomy.classifier, env).llm.daily_budget_usd
     budget = {
         m.LLM_SPEND_TODAY.name: spent.result(),
@@ -83,7 +84,7 @@ def count_stuck(db: Any, thresholds: Mapping[str, int], now: datetime) -> dict[s
         .where(filter=FieldFilter("since", "<", now - timedelta(seconds=min(limits.values()))))
         .limit(STUCK_COUNT_CAP)
     )
-    for snap in query.stream(timeout=10):
+    for snap in query.stream(retry=None, timeout=READ_TIMEOUT_S):
         entry = snap.to_dict()
         limit = limits.get(entry.get("status"))
         if limit is not None and entry["since"] < now - timedelta(seconds=limit):

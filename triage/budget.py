@@ -28,9 +28,10 @@ def add_spend(batch: Any, db: Any, usd: float, day: date, shards: int) -> None:
     batch.set(ref, {"day": day.isoformat(), "usd": Increment(usd)}, merge=True)
 
 
-def spent_on(db: Any, day: date, shards: int) -> float:
+def spent_on(db: Any, day: date, shards: int, timeout_s: float | None = None) -> float:
     refs = [db.collection(COLLECTION).document(_doc_id(day, k)) for k in range(shards)]
-    return sum((snap.to_dict() or {}).get("usd", 0.0) for snap in db.get_all(refs) if snap.exists)
+    options = {"retry": None, "timeout": timeout_s} if timeout_s else {}
+    return sum((snap.to_dict() or {}).get("usd", 0.0) for snap in db.get_all(refs, **options) if snap.exists)
 
 
 def today() -> date:

@@ -53,7 +53,8 @@ class LLMConfig(_Strict):
 
 class ClassifierConfig(_Strict):
     mode: Literal["local", "llm", "hybrid"] = "hybrid"
-    hybrid_threshold: float = Field(0.9, ge=0, le=1)
+    # None: the threshold the local model was calibrated for (its metadata), else 0.9.
+    hybrid_threshold: float | None = Field(None, ge=0, le=1)
     cache_ttl_hours: float = Field(168, ge=0)
     llm: LLMConfig = LLMConfig()
 

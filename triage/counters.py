@@ -112,9 +112,13 @@ def sum_shards(shards: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def read_totals(db: Any) -> dict[str, Any]:
-    """Reads every shard (a bounded number of documents, whatever the ticket count) and sums them."""
-    return sum_shards(snap.to_dict() or {} for snap in db.collection(COLLECTION).stream())
+def read_totals(db: Any, timeout_s: float | None = None) -> dict[str, Any]:
+    """Reads every shard (a bounded number of documents, whatever the ticket count) and sums them.
+
+    With `timeout_s`, one attempt and no retries: a monitoring read must fail fast, not queue up.
+    """
+    options = {"retry": None, "timeout": timeout_s} if timeout_s else {}
+    return sum_shards(snap.to_dict() or {} for snap in db.collection(COLLECTION).stream(**options))
 
 
 def family_for_storage_key(key: str) -> Family | None:

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
 
 def test_devstack_run_serves_a_ticket_end_to_end_and_stops_everything(emulators, tmp_path):
     ports = {
-        name: free_port() for name in ("INTAKE_PORT", "CLASSIFY_PORT", "ROUTE_PORT", "EXPORTER_PORT", "PROMETHEUS_PORT")
+        name: free_port()
+        for name in ("INTAKE_PORT", "CLASSIFY_PORT", "ROUTE_PORT", "EXPORTER_PORT", "PROMETHEUS_PORT")
     }
     emulator_ports = {"FIRESTORE_EMULATOR_HOST": free_port(), "PUBSUB_EMULATOR_HOST": free_port()}
     env = {

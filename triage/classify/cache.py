@@ -8,15 +8,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from triage.classify.base import Classification, Decider, TicketText
-from triage.classify.textmodel import normalize
 from triage.config import TriageConfig
 
 COLLECTION = "classify_cache"
 
 
 def cache_key(ticket: TicketText) -> str:
-    """Same words, same key: case, punctuation, spacing, numbers and addresses don't matter."""
-    return hashlib.sha256(normalize(f"{ticket.title}\n{ticket.description}").encode()).hexdigest()
+    """Same text, same key: case and spacing don't matter (the whole text counts, however long)."""
+    text = " ".join(f"{ticket.title}\n{ticket.description}".casefold().split())
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass

@@ -84,7 +84,7 @@ def build_classifier(rt: Runtime, env: Mapping[str, str] | None = None) -> Engin
     return Engine(
         local,
         mode=settings.mode,
-        hybrid_threshold=settings.hybrid_threshold,
+        hybrid_threshold=settings.hybrid_threshold or local.recommended_threshold,
         llm=GeminiClassifier(client, rt.config.triage, settings.llm, prices),
         cache=ClassificationCache(db, timedelta(hours=settings.cache_ttl_hours), rt.config.triage)
         if settings.cache_ttl_hours

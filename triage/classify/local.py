@@ -35,6 +35,11 @@ class LocalClassifier:
     def load(cls, taxonomy: TriageConfig, path: Path | None = None) -> LocalClassifier:
         return cls(TextModel.load(path or model_path()), taxonomy)
 
+    @property
+    def recommended_threshold(self) -> float:
+        """The confidence at which this model's answers were >= 98.5 % accurate on held-out data."""
+        return float(self.model.metadata.get("threshold") or 0.9)
+
     def classify(self, ticket: TicketText, decided_by: Decider = Decider.LOCAL) -> Classification:
         probabilities = self.model.predict_proba(ticket.text)
         by_department: dict[str, float] = {}
