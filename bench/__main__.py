@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ("pipeline", "prompt_size")
+BENCHMARKS = ("pipeline", "llm_pipeline", "prompt_size")
 
 
 def main() -> None:

@@ -62,6 +62,33 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     sys.stdout.flush()
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time used so far by each process of the stack (with its children: the emulators' JVMs)."""
+    import psutil
+
+    children = [*stack.children]
+    if stack.owns_emulators:
+        children += [stack.emulators.firestore, stack.emulators.pubsub]
+    usage = {}
+    for child in children:
+        if child is None or child.process is None:
+            continue
+        root = psutil.Process(child.process.pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        usage[child.name] = total
+    return usage
+
+
+def cpu_per_ticket_ms(before: dict[str, float], after: dict[str, float], tickets: int) -> dict[str, float]:
+    return {name: round((after[name] - before.get(name, 0.0)) / tickets * 1000, 3) for name in after}
+
+
 def wait_for(check, timeout_s: float, interval_s: float = 0.2) -> float:
     """Polls `check()` until true; returns the monotonic time it became true."""
     deadline = time.monotonic() + timeout_s

@@ -9,7 +9,7 @@ import time
 
 from google.cloud import firestore
 
-from bench.common import bench_stack, print_table, wait_for, write_result
+from bench.common import bench_stack, cpu_per_ticket_ms, cpu_seconds, print_table, wait_for, write_result
 from bench.load import run_load
 from triage.counters import read_totals
 
@@ -49,9 +49,12 @@ def run() -> dict:
         wait_for(lambda: routed(db) >= sum(t for _, t in LEVELS), timeout_s=300)
 
         already = routed(db)
+        cpu_before, process_before = cpu_seconds(stack), time.process_time()
         started = time.monotonic()
         load = run_load(url, lambda i: {**TICKET, "title": f"Printer jam #{i}"}, 32, E2E_TICKETS)
         done = wait_for(lambda: routed(db) >= already + E2E_TICKETS, timeout_s=600, interval_s=0.1)
+        cpu = cpu_per_ticket_ms(cpu_before, cpu_seconds(stack), E2E_TICKETS)
+        cpu["load generator + poller"] = round((time.process_time() - process_before) / E2E_TICKETS * 1000, 3)
         e2e = {
             "tickets": E2E_TICKETS,
             "seconds": round(done - started, 2),
@@ -59,10 +62,19 @@ def run() -> dict:
             "intake_phase_per_s": round(load.throughput, 1),
             "errors": load.errors,
         }
+        cpu_rows = [{"process": name, "cpu_ms_per_ticket": ms} for name, ms in cpu.items()]
     finally:
         stack.stop()
     print_table("intake (POST /tickets, local stack incl. emulators)", intake_rows)
     print_table("end to end (posted at concurrency 32 → routed)", [e2e])
-    figures = {"intake": intake_rows, "end_to_end": e2e, "partitions": stack.options.partitions}
+    print_table("CPU per ticket during the end-to-end run (2 cores = 2000 ms of CPU per second)", cpu_rows)
+    figures = {
+        "intake": intake_rows,
+        "end_to_end": e2e,
+        "cpu_ms_per_ticket": cpu,
+        "partitions": stack.options.partitions,
+        "workers": stack.options.workers,
+        "threads": stack.options.threads,
+    }
     write_result("pipeline", "make bench  # .venv/bin/python -m bench pipeline", figures)
     return figures

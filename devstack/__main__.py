@@ -60,7 +60,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack")
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="start the local stack in the foreground")
-    run_parser.add_argument("--partitions", type=int, default=8, help="push subscriptions per stage")
+    run_parser.add_argument("--partitions", type=int, default=16, help="partition topics per stage")
     args = parser.parse_args()
     return run(args.partitions)
 

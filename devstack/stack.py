@@ -57,7 +57,7 @@ class Ports:
 @dataclass
 class StackOptions:
     project: str = DEFAULT_PROJECT
-    partitions: int = 8
+    partitions: int = 16
     workdir: Path = ROOT / ".devstack"
     env: dict[str, str] = field(default_factory=dict)  # extra environment for the functions
     policy: PushPolicy = field(default_factory=PushPolicy)

@@ -34,11 +34,12 @@ class Queue:
         attrs = {"ticket_id": ticket_id, **attributes}
         if trace:
             attrs["trace"] = trace
-        data = json.dumps({"ticket_id": ticket_id}).encode()
-        future = self.publisher.publish(
-            self.topic_path(self.partition_topic(topic, ticket_id)), data, **attrs
-        )
-        return future.result(timeout=self.timeout_s)
+        from google.pubsub_v1.types import PubsubMessage
+
+        message = PubsubMessage(data=json.dumps({"ticket_id": ticket_id}).encode(), attributes=attrs)
+        path = self.topic_path(self.partition_topic(topic, ticket_id))
+        response = self.publisher.publish(topic=path, messages=[message], timeout=self.timeout_s)
+        return response.message_ids[0]
 
     def topic_exists(self, topic: str) -> bool:
         path = self.topic_path(self.partition_topic(topic, "healthz"))

@@ -7,11 +7,11 @@ import time
 
 import pytest
 import requests
-from google.cloud import pubsub_v1
 
 from devstack.processes import port_open
 from tests.e2e.conftest import get_ticket, logged_outcomes, post_ticket
 from tests.helpers import SEED, counter, eventually
+from triage.clients import publisher_client
 from triage.queue import Queue
 
 pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
@@ -55,7 +55,7 @@ def test_redelivered_messages_change_nothing(stack, db):
     eventually(lambda: get_ticket(stack, ticket_id)["status"] == "routed", timeout_s=5)
     before_doc = db.collection("tickets").document(ticket_id).get()
     before_routed = counter(db, "triage_tickets_routed", "department=IT|system=log")
-    queue = Queue(pubsub_v1.PublisherClient(), stack.options.project, partitions=stack.options.partitions)
+    queue = Queue(publisher_client(), stack.options.project, partitions=stack.options.partitions)
     queue.publish("triage-classify", ticket_id)
     queue.publish("triage-route", ticket_id)
     eventually(lambda: "skipped_routed" in logged_outcomes(stack, "classify", ticket_id), timeout_s=10)
