@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ("pipeline", "llm_pipeline", "prompt_size")
+BENCHMARKS = ("pipeline", "llm_pipeline", "prompt_size", "scrape")
 
 
 def main() -> None:

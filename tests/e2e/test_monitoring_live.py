@@ -1,4 +1,4 @@
-"""The real pipeline, scraped by a real Prometheus: every dashboard query returns data, every rule evaluates."""
+"""The real pipeline scraped by a real Prometheus: every dashboard query has data, every rule evaluates."""
 
 from __future__ import annotations
 
