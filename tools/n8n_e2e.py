@@ -179,7 +179,7 @@ class Group:
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT):
         self.name, self.log_path = name, log_path
-        self.lines: queue.Queue[str] = queue.Queue()
+        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()  # (monotonic time read, line)
         self.process = subprocess.Popen(
             cmd,
             cwd=cwd,
@@ -198,13 +198,14 @@ class Group:
             for line in self.process.stdout:
                 out.write(line)
                 out.flush()
-                self.lines.put(line)
+                self.lines.put((time.monotonic(), line))
 
-    def wait_for_line(self, needle: str, timeout_s: float) -> None:
+    def wait_for_line(self, needle: str, timeout_s: float) -> float:
+        """Returns when the line was printed (monotonic)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                line = self.lines.get(timeout=0.5)
+                at, line = self.lines.get(timeout=0.5)
             except queue.Empty:
                 if self.process.poll() is not None:
                     raise CheckFailed(
@@ -212,7 +213,7 @@ class Group:
                     ) from None
                 continue
             if needle in line:
-                return
+                return at
         raise CheckFailed(
             f"{self.name}: no line containing {needle!r} after {timeout_s:.0f} s: {self.tail()}"
         )
@@ -631,8 +632,7 @@ def run(results: Results, work: Path) -> None:
             (to_import / "email-test.json").write_text(json.dumps(email_test_workflow(email_message_id)))
             n8n.cli("import:workflow", "--separate", f"--input={to_import}")
 
-        stack.wait_for_line("ready: intake", 180)
-        results.timings["stack ready"] = time.monotonic() - started
+        results.timings["stack ready"] = stack.wait_for_line("ready: intake", 180) - started
         log(f"stack ready {results.timings['stack ready']:.1f} s after its start ({intake_url}, auth on)")
 
         def submit_cli() -> str:
