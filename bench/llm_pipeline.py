@@ -18,7 +18,9 @@ from bench.pipeline import TICKET, routed
 from devstack.stubs.gemini import GeminiStub
 
 LATENCY_S = 0.8
-TICKETS = 600
+TICKETS = 1000
+# Two pushes in flight per emulator subscription: 32 partitions keep up to 64 LLM calls waiting at once.
+PARTITIONS = 32
 
 
 def run() -> dict:
@@ -28,7 +30,12 @@ def run() -> dict:
             "GEMINI_BASE_URL": gemini.url,
             "TRIAGE_CLASSIFIER_MODE": "llm",
         }
-        stack = bench_stack(env=env, prometheus=False)
+        stack = bench_stack(
+            env=env,
+            prometheus=False,
+            partitions=PARTITIONS,
+            threads={"intake": 16, "classify": 2 * PARTITIONS * 2, "route": 32},
+        )
         stack.start()
         try:
             db = firestore.Client(project=stack.options.project)

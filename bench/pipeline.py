@@ -22,6 +22,7 @@ TICKET = {
 }
 LEVELS = ((1, 300), (8, 2000), (32, 4000))
 E2E_TICKETS = 3000
+WORKERS = {"intake": 1, "classify": 1, "route": 1}
 
 
 def routed(db) -> float:
@@ -34,7 +35,20 @@ def routed(db) -> float:
     )
 
 
+def intake_alone() -> list[dict]:
+    """intake with nothing consuming the queue: what the HTTP function itself sustains."""
+    stack = bench_stack(consumers=False, exporter=False, prometheus=False, workers={**WORKERS, "intake": 2})
+    stack.start()
+    try:
+        url = f"{stack.url('intake')}/tickets"
+        run_load(url, lambda i: {**TICKET, "title": f"warm-up {i}"}, 8, 300)
+        return [run_load(url, lambda i: {**TICKET, "title": f"#{i}"}, c, n).summary() for c, n in LEVELS]
+    finally:
+        stack.stop()
+
+
 def run() -> dict:
+    alone = intake_alone()
     stack = bench_stack()
     stack.start()
     try:
@@ -65,11 +79,13 @@ def run() -> dict:
         cpu_rows = [{"process": name, "cpu_ms_per_ticket": ms} for name, ms in cpu.items()]
     finally:
         stack.stop()
-    print_table("intake (POST /tickets, local stack incl. emulators)", intake_rows)
+    print_table("intake alone (nothing consumes the queue; 2 gunicorn workers)", alone)
+    print_table("intake while classify and route drain the queue (the whole local stack)", intake_rows)
     print_table("end to end (posted at concurrency 32 → routed)", [e2e])
     print_table("CPU per ticket during the end-to-end run (2 cores = 2000 ms of CPU per second)", cpu_rows)
     figures = {
-        "intake": intake_rows,
+        "intake_alone": alone,
+        "intake_with_pipeline": intake_rows,
         "end_to_end": e2e,
         "cpu_ms_per_ticket": cpu,
         "partitions": stack.options.partitions,

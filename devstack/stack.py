@@ -65,6 +65,7 @@ class StackOptions:
     threads: dict[str, int] = field(default_factory=lambda: {"intake": 16, "classify": 64, "route": 32})
     workers: dict[str, int] = field(default_factory=lambda: {"intake": 1, "classify": 1, "route": 1})
     exporter: bool = True
+    consumers: bool = True  # False: topics only, no classify/route (benchmarks measure intake alone)
     prometheus: bool = True  # when the `prometheus` binary is installed
     scrape_interval: str = "15s"
 
@@ -118,8 +119,11 @@ class Stack:
             {CLASSIFY_TOPIC: self.url("classify"), ROUTE_TOPIC: self.url("route")},
             self.options.partitions,
             self.options.policy,
+            push=self.options.consumers,
         )
         for name, signature in FUNCTIONS.items():
+            if name != "intake" and not self.options.consumers:
+                continue
             self.children.append(self._function(name, signature).start())
         if self.options.exporter:
             self.children.append(self._exporter().start())

@@ -32,7 +32,11 @@ def partition_topics(topic: str, partitions: int) -> list[str]:
 
 
 def create_topology(
-    project: str, endpoints: dict[str, str], partitions: int, policy: PushPolicy | None = None
+    project: str,
+    endpoints: dict[str, str],
+    partitions: int,
+    policy: PushPolicy | None = None,
+    push: bool = True,
 ) -> list[str]:
     """`endpoints` maps stage topic → base URL of the function consuming it. Returns subscription paths.
 
@@ -63,6 +67,8 @@ def create_topology(
             dlq = dead_letter_topic(stage_topic)
             for topic in [*partition_topics(stage_topic, partitions), dlq]:
                 publisher.create_topic(name=publisher.topic_path(project, topic))
+            if not push:
+                continue
             for topic in partition_topics(stage_topic, partitions):
                 push(f"{topic}-push", topic, base_url, dlq)
             push(f"{dlq}-push", dlq, base_url, None)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import Any
 
+from triage.lazy import once
 from triage.settings import settings
 
 
-@lru_cache(maxsize=1)
+@once
 def firestore_client() -> Any:
     from google.cloud import firestore
 
     return firestore.Client(project=settings().project)
 
 
-@lru_cache(maxsize=1)
+@once
 def publisher_client() -> Any:
     """The generated (GAPIC) publisher: one unary Publish RPC per call.
 

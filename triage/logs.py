@@ -58,7 +58,7 @@ def configure(component: str, project: str | None = None, level: str = "INFO") -
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Client libraries are chatty at INFO and may log request details.
-    for noisy in ("google", "urllib3", "grpc", "werkzeug", "httpx"):
+    for noisy in ("google", "google_genai", "urllib3", "grpc", "werkzeug", "httpx", "httpx2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _configured = True
 

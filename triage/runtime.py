@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from triage.clients import firestore_client, publisher_client
 from triage.config import Config, cached_config
+from triage.lazy import once
 from triage.queue import Queue
 from triage.settings import Settings, settings
 from triage.store import TicketStore
@@ -46,7 +45,7 @@ class Runtime:
         return self._queue
 
 
-@lru_cache(maxsize=1)
+@once
 def runtime() -> Runtime:
     return Runtime()
 

@@ -1,11 +1,10 @@
 """classify: Pub/Sub push of triage-classify (and its dead letters) → triage.stages.classify."""
 
-from functools import cache
-
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from triage.classify.engine import build_classifier
+from triage.classify.engine import Engine, build_classifier
+from triage.lazy import once
 from triage.logs import configure
 from triage.runtime import runtime
 from triage.stages import classify as stage
@@ -15,8 +14,8 @@ from triage.states import Stage
 configure("classify", runtime().settings.project, runtime().settings.log_level)
 
 
-@cache
-def classifier():
+@once
+def classifier() -> Engine:
     return build_classifier(runtime())
 
 

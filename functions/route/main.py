@@ -1,10 +1,9 @@
 """route: Pub/Sub push of triage-route (and its dead letters) → triage.stages.route."""
 
-from functools import cache
-
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from triage.lazy import once
 from triage.logs import configure
 from triage.route.factory import DestinationCache
 from triage.route.rules import RoutingRules
@@ -17,7 +16,7 @@ configure("route", runtime().settings.project, runtime().settings.log_level)
 destinations = DestinationCache()
 
 
-@cache
+@once
 def rules() -> RoutingRules:
     return RoutingRules(runtime().store.db, runtime().config)
 

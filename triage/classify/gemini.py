@@ -166,6 +166,8 @@ class GeminiClassifier:
             max_output_tokens=self.llm.max_output_tokens,
             response_mime_type="application/json",
             response_schema=response_schema(self.taxonomy),
+            # No tools are declared; turning AFC off skips its per-call bookkeeping and log line.
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
 
     def classify(self, ticket: TicketText) -> Classification:
