@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from triage.clients import firestore_client, publisher_client
 from triage.config import Config, cached_config
+from triage.group_commit import GroupCommitter
 from triage.lazy import once
 from triage.queue import Queue
 from triage.settings import Settings, settings
@@ -20,6 +21,7 @@ class Runtime:
     ) -> None:
         self.settings = settings_ or settings()
         self._store, self._queue, self._config = store, queue, config
+        self._creations: GroupCommitter | None = None
 
     @property
     def config(self) -> Config:
@@ -32,6 +34,13 @@ class Runtime:
         if self._store is None:
             self._store = TicketStore(firestore_client(), shards=self.settings.counter_shards)
         return self._store
+
+    @property
+    def creations(self) -> GroupCommitter:
+        """Ticket creations of concurrent requests, committed together (intake)."""
+        if self._creations is None:
+            self._creations = GroupCommitter(lambda entries: self.store.create_many(entries))
+        return self._creations
 
     @property
     def queue(self) -> Queue:

@@ -82,6 +82,40 @@ class TicketStore:
     def create(self, doc: dict[str, Any], idempotency_key: str | None = None) -> Created:
         """Writes a new ticket (and its idempotency record) atomically, counting it as received."""
         batch = self.db.batch()
+        self._add_creation(batch, doc, idempotency_key)
+        self._received(1).write_to(batch, self.db, self.shards, self.rng)
+        try:
+            batch.commit()
+        except gexc.AlreadyExists:
+            if not idempotency_key:
+                raise
+            return self._existing(idempotency_key)
+        return Created(doc["id"], created=True, publish_pending=True)
+
+    def create_many(self, entries: list[tuple[dict[str, Any], str | None]]) -> list[Created | Exception]:
+        """One commit for many new tickets (each still all-or-nothing, counted once for all).
+
+        If any of them collides (a repeated idempotency key), each is created on its own instead.
+        """
+        if len(entries) == 1:
+            return [self._create_or_error(*entries[0])]
+        batch = self.db.batch()
+        for doc, key in entries:
+            self._add_creation(batch, doc, key)
+        self._received(len(entries)).write_to(batch, self.db, self.shards, self.rng)
+        try:
+            batch.commit()
+        except gexc.AlreadyExists:
+            return [self._create_or_error(doc, key) for doc, key in entries]
+        return [Created(doc["id"], created=True, publish_pending=True) for doc, _ in entries]
+
+    def _create_or_error(self, doc: dict[str, Any], key: str | None) -> Created | Exception:
+        try:
+            return self.create(doc, key)
+        except Exception as exc:
+            return exc
+
+    def _add_creation(self, batch: Any, doc: dict[str, Any], idempotency_key: str | None) -> None:
         batch.create(self.ref(doc["id"]), doc)
         self._track_pending(batch, doc["id"], Status.RECEIVED, doc["created_at"])
         if idempotency_key:
@@ -94,17 +128,14 @@ class TicketStore:
                     "expire_at": doc["created_at"] + IDEMPOTENCY_TTL,
                 },
             )
-        counters = (
-            CounterUpdate().inc(m.TICKETS_RECEIVED).inc(m.TICKETS_BY_STATUS, {"status": Status.RECEIVED})
+
+    @staticmethod
+    def _received(n: int) -> CounterUpdate:
+        return (
+            CounterUpdate()
+            .inc(m.TICKETS_RECEIVED, None, n)
+            .inc(m.TICKETS_BY_STATUS, {"status": Status.RECEIVED}, n)
         )
-        counters.write_to(batch, self.db, self.shards, self.rng)
-        try:
-            batch.commit()
-        except gexc.AlreadyExists:
-            if not idempotency_key:
-                raise
-            return self._existing(idempotency_key)
-        return Created(doc["id"], created=True, publish_pending=True)
 
     def _existing(self, idempotency_key: str) -> Created:
         record = self._idempotency_ref(idempotency_key).get().to_dict() or {}

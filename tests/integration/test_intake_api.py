@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,25 @@ def test_counts_every_accepted_ticket(client, db):
     for _ in range(3):
         post(client)
     assert counter(db, "triage_tickets_received") == before + 3
+
+
+def test_concurrent_requests_with_repeated_keys_create_each_ticket_once(client, db, published):
+    """Concurrent requests share Firestore commits; a repeated key in a group still yields one ticket."""
+    before_tickets = len(stored_state(db)["tickets"])
+    before = counter(db, "triage_tickets_received")
+    keys = [f"burst-{i}" for i in range(20)] * 2
+
+    def send(key: str) -> tuple[str, int, str]:
+        response = post(client.application.test_client(), headers={"Idempotency-Key": key})
+        return key, response.status_code, response.get_json()["ticket_id"]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(send, keys))
+    by_key: dict[str, set[str]] = {}
+    for key, status, ticket_id in results:
+        assert status in (200, 202)
+        by_key.setdefault(key, set()).add(ticket_id)
+    assert all(len(ids) == 1 for ids in by_key.values())
+    assert len(stored_state(db)["tickets"]) == before_tickets + 20
+    assert counter(db, "triage_tickets_received") == before + 20
+    assert {m.attributes["ticket_id"] for m in published()} == {next(iter(ids)) for ids in by_key.values()}

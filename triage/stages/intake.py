@@ -127,7 +127,7 @@ def create_ticket(request: Any, body: bytes, rt: Runtime, trace: str | None) -> 
     ticket = validated(TicketIn, parse_json_object(request, body))
     key = _idempotency_key(request)
     ticket_id = secrets.token_hex(16)  # 128 random bits: unguessable, no ordering hot-spot in Firestore
-    created = rt.store.create(new_ticket_doc(ticket, ticket_id, rt.store.clock(), trace), key)
+    created = rt.creations.submit((new_ticket_doc(ticket, ticket_id, rt.store.clock(), trace), key))
     with log_context(ticket_id=created.ticket_id):
         if created.publish_pending:
             _publish(rt, created.ticket_id, trace, key, fresh=created.created)
