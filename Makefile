@@ -3,23 +3,28 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test test-unit lint bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# Two install levels so that `make run` on a fresh clone only waits for what the stack needs.
+$(RUN_STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt -e .
-	touch $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -e .
+	touch $@
+
+$(STAMP): $(RUN_STAMP) requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
 venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
-run: $(STAMP)  ## start the whole local stack (emulators, functions, exporter) until Ctrl-C
+run: $(RUN_STAMP)  ## start the whole local stack (emulators, functions, exporter) until Ctrl-C
 	$(PY) -m devstack run
 
 test: $(STAMP)  ## the whole suite, emulator-backed tests included

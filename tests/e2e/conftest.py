@@ -10,6 +10,7 @@ import pytest
 import requests
 import yaml
 
+from devstack.emulators import Emulators
 from devstack.processes import free_port
 from devstack.stack import ROOT, Ports, Stack, StackOptions
 from devstack.topology import PushPolicy
@@ -35,12 +36,8 @@ def e2e_config(target: Path, dead_url: str) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def stack(emulators, project, tmp_path_factory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    config_dir = workdir / "config"
-    config_dir.mkdir()
-    e2e_config(config_dir, f"http://127.0.0.1:{free_port()}/hook")  # nothing listens there
+def stack_on(emulators: Emulators, project: str, workdir: Path, env: dict[str, str], **options) -> Stack:
+    """The local topology on free ports, sharing the test session's emulators; intake requires SECRET."""
     ports = Ports(
         intake=free_port(),
         classify=free_port(),
@@ -50,20 +47,31 @@ def stack(emulators, project, tmp_path_factory) -> Iterator[Stack]:
         pubsub=emulators.pubsub_port,
         prometheus=free_port(),
     )
-    options = StackOptions(
+    settings = StackOptions(
         project=project,
-        partitions=4,
         workdir=workdir,
-        policy=PushPolicy(max_delivery_attempts=5, min_backoff_s=1, max_backoff_s=2, ack_deadline_s=30),
-        env={
-            "TRIAGE_CONFIG_DIR": str(config_dir),
-            "TRIAGE_WEBHOOK_SECRET": SECRET,
-            "TRIAGE_OUTBOUND_WEBHOOK_SECRET": "outbound",
-        },
+        env={"TRIAGE_WEBHOOK_SECRET": SECRET, **env},
         threads={"intake": 8, "classify": 8, "route": 8},
+        **options,
+    )
+    return Stack(ports, settings, emulators=emulators)
+
+
+@pytest.fixture(scope="module")
+def stack(emulators, project, tmp_path_factory) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    config_dir = workdir / "config"
+    config_dir.mkdir()
+    e2e_config(config_dir, f"http://127.0.0.1:{free_port()}/hook")  # nothing listens there
+    stack = stack_on(
+        emulators,
+        project,
+        workdir,
+        env={"TRIAGE_CONFIG_DIR": str(config_dir), "TRIAGE_OUTBOUND_WEBHOOK_SECRET": "outbound"},
+        partitions=4,
+        policy=PushPolicy(max_delivery_attempts=5, min_backoff_s=1, max_backoff_s=2, ack_deadline_s=30),
         prometheus=False,
     )
-    stack = Stack(ports, options, emulators=emulators)
     stack.start()
     try:
         yield stack

@@ -9,10 +9,9 @@ import pytest
 import requests
 
 from devstack import prometheus
-from devstack.processes import free_port
-from devstack.stack import Ports, Stack, StackOptions
+from devstack.stack import Stack
 from devstack.stubs.gemini import GeminiStub
-from tests.e2e.conftest import AUTH, SECRET
+from tests.e2e.conftest import AUTH, stack_on
 from tests.helpers import SEED, eventually
 from tests.monitoring import panel_queries as pq
 
@@ -37,30 +36,13 @@ def monitored(emulators, project, tmp_path_factory) -> Iterator[Stack]:
         pytest.skip("prometheus not installed (apt-get install prometheus)")
     workdir = tmp_path_factory.mktemp("monitored")
     with GeminiStub(api_key="k") as gemini:
-        ports = Ports(
-            intake=free_port(),
-            classify=free_port(),
-            route=free_port(),
-            exporter=free_port(),
-            firestore=emulators.firestore_port,
-            pubsub=emulators.pubsub_port,
-            prometheus=free_port(),
-        )
-        options = StackOptions(
-            project=project,
-            partitions=2,
-            workdir=workdir,
-            scrape_interval="1s",
-            env={
-                "TRIAGE_WEBHOOK_SECRET": SECRET,
-                "GEMINI_API_KEY": "k",
-                "GEMINI_BASE_URL": gemini.url,
-                "TRIAGE_CLASSIFIER_MODE": "hybrid",
-                "EXPORTER_CACHE_SECONDS": "0.5",
-            },
-            threads={"intake": 8, "classify": 8, "route": 8},
-        )
-        stack = Stack(ports, options, emulators=emulators)
+        env = {
+            "GEMINI_API_KEY": "k",
+            "GEMINI_BASE_URL": gemini.url,
+            "TRIAGE_CLASSIFIER_MODE": "hybrid",
+            "EXPORTER_CACHE_SECONDS": "0.5",
+        }
+        stack = stack_on(emulators, project, workdir, env, partitions=2, scrape_interval="1s")
         stack.start()
         try:
             yield stack

@@ -11,6 +11,7 @@ from triage import metrics as m
 from triage.config import DestinationConfig, RoutingConfig
 from triage.counters import CounterUpdate
 from triage.events import TicketMessage
+from triage.route.claims import TicketMovedOn, claim_delivery, release_claim
 from triage.route.destinations.base import (
     Delivery,
     Destination,
@@ -21,7 +22,6 @@ from triage.route.destinations.base import (
 from triage.route.destinations.deliver import deliver
 from triage.runtime import Runtime
 from triage.states import FailureReason, Stage, Status
-from triage.store import TicketMovedOn, claim_delivery, release_claim
 
 log = logging.getLogger("triage.route")
 
