@@ -10,9 +10,9 @@ Example output::
     triage_tickets{status="routed"} 40.0
     triage_exporter_up 1.0
 
-One scrape reads the counter shards (a fixed number of documents), the unfinished tickets past the
-smallest stuck threshold (`pending`, capped) and today's spend shards, so its cost does not grow with the
-number of tickets stored. Results are
+One scrape reads three fixed sets of documents - the counter shards, the unfinished-ticket shards
+(`pending`) and today's spend shards - with no query, so its cost does not grow with the number of
+tickets stored (only with the number of tickets in flight). Results are
 cached for `cache_ttl_s` so several Prometheus replicas don't multiply Firestore reads.
 """
 
@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.cloud.firestore import FieldFilter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
@@ -37,11 +36,10 @@ from triage.config import TriageConfig, effective_classifier_config
 from triage.counters import INF, le_key, parse_series_key, read_totals, series_key
 from triage.metrics import Family, Kind
 from triage.states import FAILURES, Stage, Status, is_final
-from triage.store import PENDING
+from triage.store import read_pending
 
 log = logging.getLogger("triage.exporter")
 READ_TIMEOUT_S = 4.0  # per read, no retries: the next scrape is the retry
-STUCK_COUNT_CAP = 1_000  # past this, "at least 1000" is all an alert needs
 
 
 @dataclass
@@ -58,7 +56,7 @@ def read_state(
     now = now or datetime.now(UTC)
     with ThreadPoolExecutor(3) as pool:
         totals = pool.submit(read_totals, db, READ_TIMEOUT_S)
-        stuck = pool.submit(count_stuck, db, taxonomy.thresholds.stuck_after_seconds, now)
+        stuck = pool.submit(count_stuck, db, taxonomy.thresholds.stuck_after_seconds, shards, now)
         spent = pool.submit(spent_on, db, now.date(), shards, READ_TIMEOUT_S)
     cap = effective_classifier_config(taxonomy.classifier, env).llm.daily_budget_usd
     budget = {
@@ -69,25 +67,13 @@ def read_state(
     return Reading(totals.result(), stuck.result(), budget)
 
 
-def count_stuck(db: Any, thresholds: Mapping[str, int], now: datetime) -> dict[str, int]:
-    """Tickets in each non-final state for longer than its threshold.
-
-    Reads only `pending` (unfinished tickets) entered before the smallest threshold: normally a handful
-    of documents, however many tickets are stored.
-    """
-    limits = {status: seconds for status, seconds in thresholds.items() if not is_final(status)}
+def count_stuck(db: Any, thresholds: Mapping[str, int], shards: int, now: datetime) -> dict[str, int]:
+    """Unfinished tickets in each non-final state for longer than its threshold."""
+    limits = {status: now - timedelta(seconds=s) for status, s in thresholds.items() if not is_final(status)}
     stuck = dict.fromkeys(limits, 0)
-    if not limits:
-        return stuck
-    query = (
-        db.collection(PENDING)
-        .where(filter=FieldFilter("since", "<", now - timedelta(seconds=min(limits.values()))))
-        .limit(STUCK_COUNT_CAP)
-    )
-    for snap in query.stream(retry=None, timeout=READ_TIMEOUT_S):
-        entry = snap.to_dict()
-        limit = limits.get(entry.get("status"))
-        if limit is not None and entry["since"] < now - timedelta(seconds=limit):
+    for entry in read_pending(db, shards, READ_TIMEOUT_S):
+        cutoff = limits.get(entry.get("status"))
+        if cutoff is not None and entry["since"] < cutoff:
             stuck[entry["status"]] += 1
     return stuck
 

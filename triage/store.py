@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
-from google.cloud.firestore import ArrayUnion
+from google.cloud.firestore import DELETE_FIELD, ArrayUnion
 
 from triage import metrics as m
 from triage.counters import CounterUpdate
@@ -24,7 +24,9 @@ from triage.model import history_entry
 from triage.states import FailureReason, Stage, Status, can_transition, is_final
 
 TICKETS = "tickets"
-PENDING = "pending"  # one small document per ticket not yet routed or failed
+# The unfinished tickets, as map entries in `shards` documents: reading them costs the same whatever the
+# number of tickets stored (no query: the emulator's query cost grows with every document ever written).
+PENDING = "pending"
 IDEMPOTENCY = "idempotency"
 IDEMPOTENCY_TTL = timedelta(days=7)
 # Another delivery of the same ticket may be committing at the same moment; after this many lost races the
@@ -32,6 +34,19 @@ IDEMPOTENCY_TTL = timedelta(days=7)
 MAX_COMMIT_RACES = 5
 
 log = logging.getLogger(__name__)
+
+
+def pending_shard(ticket_id: str, shards: int) -> int:
+    # Deterministic, so that leaving a state deletes the entry that entering it wrote.
+    return int.from_bytes(hashlib.blake2b(ticket_id.encode(), digest_size=4).digest(), "big") % shards
+
+
+def read_pending(db: Any, shards: int, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
+    """Every unfinished ticket: {"status", "since"}."""
+    refs = [db.collection(PENDING).document(f"{k:03d}") for k in range(shards)]
+    options = {"retry": None, "timeout": timeout_s} if timeout_s else {}
+    for snap in db.get_all(refs, **options):
+        yield from ((snap.to_dict() or {}).get("tickets") or {}).values()
 
 
 def utcnow() -> datetime:
@@ -215,12 +230,12 @@ class TicketStore:
         raise gexc.Aborted(f"ticket {ticket_id}: too many concurrent updates")
 
     def _track_pending(self, batch: Any, ticket_id: str, status: Status, since: datetime) -> None:
-        """Keeps `pending` = the unfinished tickets only, so stuck-ticket queries never scan the archive."""
-        ref = self.db.collection(PENDING).document(ticket_id)
-        if is_final(status):
-            batch.delete(ref)
-        else:
-            batch.set(ref, {"status": status.value, "since": since})
+        """Keeps the unfinished tickets, and only those, in a fixed set of documents (see `read_pending`)."""
+        entry = DELETE_FIELD if is_final(status) else {"status": status.value, "since": since}
+        batch.set(self._pending_ref(ticket_id), {"tickets": {ticket_id: entry}}, merge=True)
+
+    def _pending_ref(self, ticket_id: str) -> Any:
+        return self.db.collection(PENDING).document(f"{pending_shard(ticket_id, self.shards):03d}")
 
     @staticmethod
     def _transition_counters(

@@ -351,7 +351,8 @@ def test_pubsub_service_agent_can_mint_push_tokens():
 def test_firestore_index_and_ttl_policies():
     call = module_calls(TRIAGE)["firestore"]
     assert call["deletion_protection"] == "${var.deletion_protection}"
-    assert call["indexes"] == {}  # the stuck query filters pending.since only: single-field index
+    assert call["indexes"] == {}  # nothing queries: the exporter reads fixed documents
+    assert call["unindexed_fields"] == [{"collection": "pending", "field": "tickets"}]
     ttl = {(f["collection"], f["field"]) for f in call["ttl_fields"]}
     assert ttl == {("idempotency", "expire_at"), ("classify_cache", "expire_at")}
     field = resources(MODULES / "firestore", "google_firestore_field")["ttl"]

@@ -1,5 +1,6 @@
 locals {
-  ttl_fields = { for f in var.ttl_fields : "${f.collection}.${f.field}" => f }
+  ttl_fields       = { for f in var.ttl_fields : "${f.collection}.${f.field}" => f }
+  unindexed_fields = { for f in var.unindexed_fields : "${f.collection}.${f.field}" => f }
 }
 
 resource "google_firestore_database" "database" {
@@ -44,4 +45,16 @@ resource "google_firestore_field" "ttl" {
     for_each = each.value.exempt_from_indexing ? [""] : []
     content {}
   }
+}
+
+# Fields nobody queries whose maps grow with traffic (e.g. the unfinished-ticket index): no index
+# entries, so writes stay cheap and documents stay far from the per-document index-entry limit.
+resource "google_firestore_field" "unindexed" {
+  for_each   = local.unindexed_fields
+  project    = var.project_id
+  database   = google_firestore_database.database.name
+  collection = each.value.collection
+  field      = each.value.field
+
+  index_config {}
 }

@@ -61,3 +61,13 @@ variable "ttl_fields" {
   default  = []
   nullable = false
 }
+
+variable "unindexed_fields" {
+  description = "Fields exempted from single-field indexing (never queried; maps that grow with traffic)."
+  type = list(object({
+    collection = string
+    field      = string
+  }))
+  default  = []
+  nullable = false
+}

@@ -55,11 +55,14 @@ module "firestore" {
   location_id            = var.firestore.location_id
   deletion_protection    = var.deletion_protection
   point_in_time_recovery = var.firestore.point_in_time_recovery
-  # No composite index: the only query (stuck tickets, in the exporter) filters `pending.since` alone.
+  # No composite index: nothing queries; the exporter reads fixed documents (counters, pending, spend).
   indexes = {}
   ttl_fields = [
     { collection = "idempotency", field = "expire_at" },
     { collection = "classify_cache", field = "expire_at" },
+  ]
+  unindexed_fields = [
+    { collection = "pending", field = "tickets" },
   ]
 }
 
