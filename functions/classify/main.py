@@ -25,5 +25,5 @@ def classify(cloud_event: CloudEvent) -> None:
         cloud_event.data,
         runtime(),
         Stage.CLASSIFY,
-        lambda msg: stage.classify_ticket(msg, runtime(), classifier()),
+        lambda msg, snap: stage.classify_ticket(msg, snap, runtime(), classifier()),
     )

@@ -27,5 +27,5 @@ def route(cloud_event: CloudEvent) -> None:
         cloud_event.data,
         runtime(),
         Stage.ROUTE,
-        lambda msg: stage.route_ticket(msg, runtime(), destinations, rules().current()),
+        lambda msg, snap: stage.route_ticket(msg, snap, runtime(), destinations, rules().current()),
     )

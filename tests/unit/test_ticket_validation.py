@@ -5,15 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from tests.helpers import SEED
 from triage.model import TicketIn, field_errors, public_view
-
-SEED = {
-    "title": "Email server down",
-    "description": "The main email server is not responding.",
-    "email": "john.doe@company.com",
-    "priority": "high",
-    "metadata": {"department": "IT", "location": "Building A"},
-}
 
 
 def errors_for(payload: dict) -> dict[str, str]:

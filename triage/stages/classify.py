@@ -16,11 +16,7 @@ from triage.states import FailureReason, Stage, Status
 log = logging.getLogger("triage.classify")
 
 
-def classify_ticket(message: TicketMessage, rt: Runtime, classifier: Classifier) -> str:
-    snap = rt.store.snapshot(message.ticket_id)
-    if not snap.exists:
-        log.warning("message for an unknown ticket")
-        return "unknown_ticket"
+def classify_ticket(message: TicketMessage, snap: Any, rt: Runtime, classifier: Classifier) -> str:
     ticket = snap.to_dict()
     status = Status(ticket["status"])
     if status is Status.CLASSIFIED:

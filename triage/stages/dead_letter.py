@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from triage import metrics as m
 from triage.counters import CounterUpdate
@@ -19,9 +20,8 @@ _PENDING = {
 }
 
 
-def handle(message: TicketMessage, stage: Stage, rt: Runtime) -> str:
+def handle(message: TicketMessage, stage: Stage, rt: Runtime, snap: Any) -> str:
     counted = CounterUpdate().inc(m.DEAD_LETTERS, {"stage": stage})
-    snap = rt.store.snapshot(message.ticket_id)
     ticket = snap.to_dict() if snap.exists else None
     if ticket is None or Status(ticket["status"]) not in _PENDING[stage]:
         rt.store.count(counted)

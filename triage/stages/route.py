@@ -36,15 +36,12 @@ ROUTABLE = frozenset({Status.CLASSIFIED, Status.NEEDS_REVIEW})
 
 def route_ticket(
     message: TicketMessage,
+    snap: Any,
     rt: Runtime,
     destinations: DestinationFactory,
     routing: RoutingConfig | None = None,
 ) -> str:
     routing = routing or rt.config.routing
-    snap = rt.store.snapshot(message.ticket_id)
-    if not snap.exists:
-        log.warning("message for an unknown ticket")
-        return "unknown_ticket"
     ticket = snap.to_dict()
     status = Status(ticket["status"])
     decision = (ticket.get("review") or {}).get("decision")

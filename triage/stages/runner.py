@@ -15,7 +15,7 @@ from triage.states import Stage
 log = logging.getLogger("triage.stage")
 
 
-def run(data: Any, rt: Runtime, stage: Stage, work: Callable[[TicketMessage], str]) -> str:
+def run(data: Any, rt: Runtime, stage: Stage, work: Callable[[TicketMessage, Any], str]) -> str:
     """Runs one delivery. Returning acknowledges it; raising makes Pub/Sub redeliver (then dead-letter).
 
     Only what a retry can fix may raise: a malformed message is logged and acknowledged.
@@ -27,10 +27,22 @@ def run(data: Any, rt: Runtime, stage: Stage, work: Callable[[TicketMessage], st
         return "malformed"
     with log_context(ticket_id=message.ticket_id, trace=message.trace, stage=stage.value):
         try:
-            outcome = dead_letter.handle(message, stage, rt) if message.is_dead_letter else work(message)
+            outcome = _dispatch(message, rt, stage, work)
         except Exception as exc:
             log.warning("attempt failed, Pub/Sub will retry: %s", type(exc).__name__, exc_info=True)
             rt.store.record_error(message.ticket_id, stage, f"{type(exc).__name__}: {exc}")
             raise
         log.info("%s: %s", stage.value, outcome, extra={"fields": {"outcome": outcome}})
         return outcome
+
+
+def _dispatch(
+    message: TicketMessage, rt: Runtime, stage: Stage, work: Callable[[TicketMessage, Any], str]
+) -> str:
+    snap = rt.store.snapshot(message.ticket_id)
+    if message.is_dead_letter:
+        return dead_letter.handle(message, stage, rt, snap)
+    if not snap.exists:
+        log.warning("message for an unknown ticket")
+        return "unknown_ticket"
+    return work(message, snap)
