@@ -204,11 +204,12 @@ class TicketStore:
             if not can_transition(ticket["status"], target):
                 return Transition(False, ticket)
             now = self.clock()
+            entry = history_entry(target, stage.value, now, note)
             update = {
                 **(changes or {}),
                 "status": target.value,
                 "updated_at": now,
-                "history": ArrayUnion([history_entry(target, stage.value, now, note)]),
+                "history": ArrayUnion([entry]),
             }
             batch = self.db.batch()
             batch.update(
@@ -225,8 +226,7 @@ class TicketStore:
             except gexc.FailedPrecondition:
                 snap = None  # another delivery changed the ticket first: look again
                 continue
-            history = [*ticket.get("history", []), history_entry(target, stage.value, now, note)]
-            return Transition(True, {**ticket, **update, "history": history})
+            return Transition(True, {**ticket, **update, "history": [*ticket.get("history", []), entry]})
         raise gexc.Aborted(f"ticket {ticket_id}: too many concurrent updates")
 
     def _track_pending(self, batch: Any, ticket_id: str, status: Status, since: datetime) -> None:

@@ -65,7 +65,10 @@ def route_ticket(
     except PermanentDeliveryError as exc:
         rt.store.mark_failed(message.ticket_id, Stage.ROUTE, FailureReason.DESTINATION_REJECTED, str(exc))
         return "destination_rejected"
-    return _mark_routed(rt, message.ticket_id, name, delivery, department)
+    # The log destination wrote nothing before this point, so the ticket read at the start is still current;
+    # an external one wrote a claim, so the transition reads the ticket again.
+    current = snap if delivery.system == "log" else None
+    return _mark_routed(rt, message.ticket_id, name, delivery, department, current)
 
 
 def _needs_review(classification: dict[str, Any], rt: Runtime) -> bool:
@@ -100,7 +103,9 @@ def _deliver(rt: Runtime, destination: Destination, outbound: OutboundTicket, sn
         raise
 
 
-def _mark_routed(rt: Runtime, ticket_id: str, name: str, delivery: Delivery, department: str) -> str:
+def _mark_routed(
+    rt: Runtime, ticket_id: str, name: str, delivery: Delivery, department: str, snapshot: Any = None
+) -> str:
     def record_delivery(batch: Any, _ticket: dict[str, Any]) -> None:
         if delivery.system == "log":
             batch.set(
@@ -128,6 +133,7 @@ def _mark_routed(rt: Runtime, ticket_id: str, name: str, delivery: Delivery, dep
         },
         counters=CounterUpdate().inc(m.TICKETS_ROUTED, {"department": department, "system": delivery.system}),
         also=record_delivery,
+        snapshot=snapshot,
     )
     return f"routed_{delivery.system}" if transition.applied else f"skipped_{transition.status.value}"
 
