@@ -60,6 +60,20 @@ TICKETS_FAILED = Family(
     "Tickets that ended in failed, by the stage that failed and a bounded reason.",
     ("stage", "reason"),
 )
+DELIVERIES_DEFERRED = Family(
+    "triage_deliveries_deferred_total",
+    Kind.COUNTER,
+    "Deliveries parked until a destination's window passes (rate_limited) or its search catches up "
+    "with an earlier create (search_lag); the reconciler hands them on when due.",
+    ("system", "reason"),
+)
+REVIEW_NOTIFY_FAILED = Family(
+    "triage_review_notifications_failed_total",
+    Kind.COUNTER,
+    "Review notices a destination refused for good (e.g. Slack no_service, channel_is_archived): the "
+    "ticket waits in review all the same.",
+    ("system",),
+)
 DEAD_LETTERS = Family(
     "triage_dead_letter_messages_total",
     Kind.COUNTER,
@@ -132,6 +146,8 @@ STORED_FAMILIES: tuple[Family, ...] = (
     TICKETS_ROUTED,
     TICKETS_REVIEW,
     TICKETS_FAILED,
+    DELIVERIES_DEFERRED,
+    REVIEW_NOTIFY_FAILED,
     DEAD_LETTERS,
     REVIEW_CORRECTIONS,
     TICKETS_BY_STATUS,
@@ -151,6 +167,11 @@ TICKETS_STUCK = Family(
     Kind.GAUGE,
     "Tickets in a non-final state for longer than the configured threshold (capped count).",
     ("status",),
+)
+TICKETS_DEFERRED = Family(
+    "triage_tickets_deferred",
+    Kind.GAUGE,
+    "Unfinished tickets whose delivery is parked until a later time (not counted as stuck meanwhile).",
 )
 LLM_SPEND_TODAY = Family("triage_llm_spend_today_usd", Kind.GAUGE, "LLM spend so far today (UTC).")
 LLM_BUDGET = Family("triage_llm_budget_usd", Kind.GAUGE, "Configured daily LLM budget in USD.")

@@ -119,6 +119,17 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def _deferral(deferred: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A parked delivery: why and until when (e.g. a destination's rate-limit window)."""
+    if not deferred:
+        return None
+    return {
+        "until": _iso(deferred.get("until")),
+        "reason": deferred.get("reason"),
+        "system": deferred.get("system"),
+    }
+
+
 def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     """What `GET /tickets/{id}` shows: state and decisions, not the requester's email or the ticket text."""
     classification = doc.get("classification") or {}
@@ -134,6 +145,7 @@ def public_view(doc: dict[str, Any]) -> dict[str, Any]:
         "destination": doc.get("destination"),
         "failure": doc.get("failure"),
         "review": doc.get("review"),
+        "delivery_deferred": _deferral(doc.get("delivery_deferred")),
         "created_at": _iso(doc.get("created_at")),
         "updated_at": _iso(doc.get("updated_at")),
         "history": [{k: _iso(v) for k, v in entry.items()} for entry in doc.get("history", [])],

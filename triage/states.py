@@ -23,6 +23,7 @@ class Stage(StrEnum):
 class FailureReason(StrEnum):
     """Bounded reasons, used as a metric label; the free-text detail goes on the ticket only."""
 
+    CONFIGURATION_ERROR = "configuration_error"
     DEAD_LETTER = "dead_letter"
     DESTINATION_REJECTED = "destination_rejected"
     INVALID_TICKET = "invalid_ticket"
@@ -35,6 +36,7 @@ FAILURES: dict[Stage, tuple[FailureReason, ...]] = {
     Stage.INTAKE: (FailureReason.PUBLISH_FAILED,),
     Stage.CLASSIFY: (FailureReason.DEAD_LETTER, FailureReason.INVALID_TICKET),
     Stage.ROUTE: (
+        FailureReason.CONFIGURATION_ERROR,
         FailureReason.DEAD_LETTER,
         FailureReason.DESTINATION_REJECTED,
         FailureReason.INVALID_TICKET,

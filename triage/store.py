@@ -42,11 +42,19 @@ def pending_shard(ticket_id: str, shards: int) -> int:
 
 
 def read_pending(db: Any, shards: int, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
-    """Every unfinished ticket: {"status", "since"}."""
+    """Every unfinished ticket: {"status", "since"} and, while its delivery is deferred, "not_before"."""
+    for _ticket_id, entry in read_pending_items(db, shards, timeout_s):
+        yield entry
+
+
+def read_pending_items(
+    db: Any, shards: int, timeout_s: float | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(ticket id, entry) of every unfinished ticket."""
     refs = [db.collection(PENDING).document(f"{k:03d}") for k in range(shards)]
     options = {"retry": None, "timeout": timeout_s} if timeout_s else {}
     for snap in db.get_all(refs, **options):
-        yield from ((snap.to_dict() or {}).get("tickets") or {}).values()
+        yield from ((snap.to_dict() or {}).get("tickets") or {}).items()
 
 
 def utcnow() -> datetime:
@@ -231,7 +239,12 @@ class TicketStore:
 
     def _track_pending(self, batch: Any, ticket_id: str, status: Status, since: datetime) -> None:
         """Keeps the unfinished tickets, and only those, in a fixed set of documents (see `read_pending`)."""
-        entry = DELETE_FIELD if is_final(status) else {"status": status.value, "since": since}
+        entry = (
+            DELETE_FIELD
+            if is_final(status)
+            # A new state starts undeferred: a merge would otherwise keep the old state's not_before.
+            else {"status": status.value, "since": since, "not_before": DELETE_FIELD}
+        )
         batch.set(self._pending_ref(ticket_id), {"tickets": {ticket_id: entry}}, merge=True)
 
     def _pending_ref(self, ticket_id: str) -> Any:
@@ -307,6 +320,42 @@ class TicketStore:
             try:
                 batch.commit()
             except gexc.FailedPrecondition:
+                continue
+            return True
+        raise gexc.Aborted(f"ticket {ticket_id}: too many concurrent updates")
+
+    def defer(
+        self,
+        ticket_id: str,
+        until: datetime,
+        changes: dict[str, Any],
+        counters: CounterUpdate,
+        snapshot: Any = None,
+    ) -> bool:
+        """Parks an unfinished ticket until `until` without changing its state, applying `changes`: the
+        reconciler hands it on again then (`read_pending_items` shows `not_before`). False if it moved on."""
+        snap = snapshot
+        for _ in range(MAX_COMMIT_RACES):
+            snap = snap if snap is not None else self.snapshot(ticket_id)
+            ticket = snap.to_dict() or {}
+            if not snap.exists or is_final(ticket["status"]):
+                return False
+            batch = self.db.batch()
+            batch.update(
+                self.ref(ticket_id),
+                changes,
+                option=self.db.write_option(last_update_time=snap.update_time),
+            )
+            batch.set(
+                self._pending_ref(ticket_id),
+                {"tickets": {ticket_id: {"status": ticket["status"], "not_before": until}}},
+                merge=True,
+            )
+            counters.write_to(batch, self.db, self.shards, self.rng)
+            try:
+                batch.commit()
+            except gexc.FailedPrecondition:
+                snap = None
                 continue
             return True
         raise gexc.Aborted(f"ticket {ticket_id}: too many concurrent updates")

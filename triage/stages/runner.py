@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from triage.errors import PermanentError
 from triage.events import BadMessage, TicketMessage, parse
 from triage.logs import log_context
 from triage.runtime import Runtime
@@ -18,7 +19,8 @@ log = logging.getLogger("triage.stage")
 def run(data: Any, rt: Runtime, stage: Stage, work: Callable[[TicketMessage, Any], str]) -> str:
     """Runs one delivery. Returning acknowledges it; raising makes Pub/Sub redeliver (then dead-letter).
 
-    Only what a retry can fix may raise: a malformed message is logged and acknowledged.
+    Only what a retry can fix may raise: a malformed message is logged and acknowledged, and a
+    PermanentError fails the ticket at once with its reason.
     """
     try:
         message = parse(data)
@@ -28,6 +30,13 @@ def run(data: Any, rt: Runtime, stage: Stage, work: Callable[[TicketMessage, Any
     with log_context(ticket_id=message.ticket_id, trace=message.trace, stage=stage.value):
         try:
             outcome = _dispatch(message, rt, stage, work)
+        except PermanentError as exc:
+            # Redelivering cannot change the answer: end the ticket now, with the reason, and acknowledge.
+            log.error(
+                "permanent error, ticket failed: %s", exc, extra={"fields": {"reason": exc.reason.value}}
+            )
+            rt.store.mark_failed(message.ticket_id, stage, exc.reason, f"{type(exc).__name__}: {exc}")
+            outcome = exc.reason.value
         except Exception as exc:
             log.warning("attempt failed, Pub/Sub will retry: %s", type(exc).__name__, exc_info=True)
             rt.store.record_error(message.ticket_id, stage, f"{type(exc).__name__}: {exc}")

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
+
+from triage.errors import PermanentError, RetryableError, TriageError
+from triage.states import FailureReason
 
 PRIORITIES = ("low", "medium", "high", "critical")
 
 # Our ticket id ends up in Jira labels, Freshservice tags and JQL / filter query strings. Restricting its
 # alphabet keeps those queries injection-free without per-destination escaping rules.
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# Used with fullmatch: "$" would also accept one trailing newline, which would end up inside a JQL string.
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class Delivery:
     url: str | None = None
 
 
-class DeliveryError(Exception):
+class DeliveryError(TriageError):
     """Base of delivery failures. The message never contains secrets (it is built from redacted text)."""
 
     def __init__(self, message: str, *, system: str | None = None, status: int | None = None) -> None:
@@ -49,8 +54,10 @@ class DeliveryError(Exception):
         self.status = status
 
 
-class PermanentDeliveryError(DeliveryError):
-    """4xx other than 408/429 (or an unusable configuration / ticket): retrying cannot help."""
+class PermanentDeliveryError(DeliveryError, PermanentError):
+    """4xx other than 408/429 (or an unusable ticket): retrying cannot help. Nothing was created."""
+
+    reason = FailureReason.DESTINATION_REJECTED
 
     def __init__(
         self, message: str, *, system: str | None = None, status: int | None = None, detail: str = ""
@@ -59,8 +66,13 @@ class PermanentDeliveryError(DeliveryError):
         self.detail = detail  # the destination's own error text, redacted
 
 
-class TransientDeliveryError(DeliveryError):
-    """Connection error, timeout, 408, 429 or 5xx: retry, waiting at least ``retry_after`` seconds."""
+class TransientDeliveryError(DeliveryError, RetryableError):
+    """Connection error, timeout, 408, 429 or 5xx: retry, waiting at least ``retry_after`` seconds.
+
+    ``may_have_applied``: the request may have taken effect although we saw no success (a read timeout, a
+    dropped connection, a 5xx, an unreadable 2xx), so a create must not simply be repeated. ``grace_s``: how
+    long after the failure the server may still apply it (a read timeout leaves the request running).
+    """
 
     def __init__(
         self,
@@ -69,13 +81,21 @@ class TransientDeliveryError(DeliveryError):
         system: str | None = None,
         status: int | None = None,
         retry_after: float | None = None,
+        may_have_applied: bool = True,
+        grace_s: float = 0.0,
     ) -> None:
         super().__init__(message, system=system, status=status)
         self.retry_after = retry_after
+        self.may_have_applied = may_have_applied
+        self.grace_s = grace_s
+        # Set by deliver(): the latest moment an earlier create may have landed, for the next delivery.
+        self.unsure_until: datetime | None = None
 
 
-class DestinationConfigError(ValueError):
+class DestinationConfigError(PermanentError, ValueError):
     """A destination cannot be built from settings/env (missing secret, bad URL, unknown system)."""
+
+    reason = FailureReason.CONFIGURATION_ERROR
 
 
 @runtime_checkable
@@ -93,7 +113,7 @@ class Destination(Protocol):
 
 def require_safe_id(ticket: OutboundTicket, system: str) -> str:
     """The ticket id, if it is safe to embed in labels, tags and search queries."""
-    if not _SAFE_ID.match(ticket.ticket_id):
+    if not _SAFE_ID.fullmatch(ticket.ticket_id):
         raise PermanentDeliveryError(
             "ticket id is not usable as an external label", system=system, detail="unsafe ticket id"
         )

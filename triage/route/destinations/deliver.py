@@ -1,44 +1,121 @@
-"""Deliver one ticket to one destination, at most once where the destination can be queried.
+"""Deliver one ticket to one destination, exactly once where the destination can be searched.
 
-A create can succeed remotely and still fail for us (read timeout, dropped connection, crash before we
-recorded the delivery). So every retry, and the first attempt when the caller is not sure an earlier
-invocation did nothing, asks ``find_existing`` before creating again. Destinations that cannot be queried
-(Slack, generic webhook) may deliver twice in that window; the webhook sends an Idempotency-Key for that.
+A create can succeed remotely and still fail for us (read timeout, dropped connection, 5xx, a crash before
+we recorded the delivery). So once a create may have landed, the next attempt searches the destination
+before creating again. Jira's JQL search and Freshservice's filter are eventually consistent: an issue
+created a moment ago may not be found yet. A search therefore only proves "nothing was created" once it is
+made `search_lag_s` (per destination) after the moment the earlier create may have landed; until then we
+wait, in this invocation if the retry budget allows, else by raising `SearchNotSettled` so a later
+delivery searches (the route stage keeps the moment in the delivery claim, so it survives a crash).
+
+Destinations that cannot be searched (Slack, generic webhook) may deliver twice in that window; the webhook
+sends an Idempotency-Key for that.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from triage.route.destinations.base import Delivery, Destination, OutboundTicket
-from triage.route.destinations.http import RetryPolicy, call_with_retries
+from triage.route.destinations.base import Delivery, Destination, OutboundTicket, TransientDeliveryError
+from triage.route.destinations.http import RetryPolicy, call_with_retries, remaining_budget
+
+# Time kept free after a wait for the search and the create themselves.
+_CALL_MARGIN_S = 1.0
+
+
+class SearchNotSettled(TransientDeliveryError):
+    """An earlier create may still be invisible to search: search (and maybe create) after `retry_after`."""
+
+    def __init__(self, system: str, wait_s: float) -> None:
+        super().__init__(
+            f"{system}: waiting {wait_s:.1f}s for search to catch up with an earlier create",
+            system=system,
+            retry_after=wait_s,
+            may_have_applied=False,
+        )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def search_lag(destination: Destination) -> timedelta:
+    return timedelta(seconds=float(getattr(destination, "search_lag_s", 0.0) or 0.0))
+
+
+@dataclass
+class Recovery:
+    """What earlier attempts may have left at the destination.
+
+    `unsure_until`: the latest moment an earlier create may have landed (None: nothing in doubt).
+    `search_first`: an earlier attempt existed, so look before creating even if nothing is in doubt.
+    """
+
+    unsure_until: datetime | None = None
+    search_first: bool = False
 
 
 def deliver(
     destination: Destination,
     ticket: OutboundTicket,
     *,
-    check_existing_first: bool = False,
+    recovery: Recovery | None = None,
+    before_create: Callable[[int], None] = lambda n: None,
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = utcnow,
 ) -> Delivery:
     """Create the ticket at ``destination`` with bounded retries; reuse an earlier delivery if found.
 
-    ``check_existing_first``: set when this ticket may have been attempted before (a Pub/Sub redelivery,
-    or a delivery record left in "pending"); a clean first attempt skips the lookup to save a call.
-    Raises PermanentDeliveryError, or the last TransientDeliveryError once attempts/budget are used up.
+    ``recovery``: what the caller knows of earlier deliveries of this ticket (a Pub/Sub redelivery, an
+    expired claim). ``before_create(n)`` runs before the n-th create of this call, so the caller can record
+    the attempt durably first (the claim already covers n == 1).
+    Raises PermanentDeliveryError, or the last TransientDeliveryError once attempts/budget are used up,
+    with ``.unsure_until`` set to what the next delivery must know.
     """
-    attempts = 0
+    state = recovery or Recovery()
+    creates = 0
 
     def attempt() -> Delivery:
-        nonlocal attempts
-        attempts += 1
-        if check_existing_first or attempts > 1:
+        nonlocal creates
+        if state.unsure_until is not None:
+            _wait_until_searchable(destination, state.unsure_until, sleep, now)
+        if state.search_first or state.unsure_until is not None:
             existing = destination.find_existing(ticket)
             if existing is not None:
                 return existing
-        return destination.create(ticket)
+        state.unsure_until, state.search_first = None, False  # a settled search found nothing
+        creates += 1
+        before_create(creates)
+        try:
+            return destination.create(ticket)
+        except TransientDeliveryError as exc:
+            if exc.may_have_applied:
+                state.unsure_until = now() + timedelta(seconds=exc.grace_s)
+            state.search_first = True
+            raise
 
-    return call_with_retries(attempt, policy=policy, sleep=sleep, clock=clock)
+    try:
+        return call_with_retries(attempt, policy=policy, sleep=sleep, clock=clock)
+    except TransientDeliveryError as exc:
+        exc.unsure_until = state.unsure_until
+        raise
+
+
+def _wait_until_searchable(
+    destination: Destination,
+    unsure_until: datetime,
+    sleep: Callable[[float], None],
+    now: Callable[[], datetime],
+) -> None:
+    wait = (unsure_until + search_lag(destination) - now()).total_seconds()
+    if wait <= 0:
+        return
+    budget = remaining_budget()
+    if budget is not None and wait + _CALL_MARGIN_S > budget:
+        raise SearchNotSettled(destination.system, wait)
+    sleep(wait)

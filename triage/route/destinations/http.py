@@ -25,11 +25,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from triage import retrying
 from triage.retrying import RetryPolicy
@@ -152,6 +154,34 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
+def parse_reset(value: str | None, now: float | None = None) -> float | None:
+    """Seconds until an ``X-RateLimit-Reset`` time: Jira sends an ISO-8601 timestamp (2024-05-06T10:00Z),
+    some services a Unix time. None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    current = time.time() if now is None else now
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - current)
+    # A small number is a delta in seconds, a large one a Unix time.
+    return max(0.0, number - current) if number > 1e9 else max(0.0, number)
+
+
+def retry_after_of(headers: Mapping[str, str]) -> float | None:
+    """The server's wait: ``Retry-After`` when present, else the rate-limit window's ``X-RateLimit-Reset``
+    (Jira documents both on 429s: https://developer.atlassian.com/cloud/jira/platform/rate-limiting/)."""
+    wait = parse_retry_after(headers.get("Retry-After"))
+    return wait if wait is not None else parse_reset(headers.get("X-RateLimit-Reset"))
+
+
 def default_detail(response: requests.Response) -> str:
     """A compact rendering of an error body (JSON re-serialised, text as is)."""
     try:
@@ -184,7 +214,9 @@ def check_response(
             message,
             system=system,
             status=status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            retry_after=retry_after_of(response.headers),
+            # A 429 or 408 was refused before any work; a 5xx may come after the work was done.
+            may_have_applied=status >= 500,
         )
     # 3xx included: we never follow redirects (a redirect could carry credentials to another host).
     raise PermanentDeliveryError(message, system=system, status=status, detail=text)
@@ -216,7 +248,9 @@ def request(
     if deadline is not None:
         remaining = deadline - time.monotonic()
         if remaining <= _MIN_CALL_TIMEOUT:
-            raise TransientDeliveryError(f"{system} {action}: retry budget exhausted", system=system)
+            raise TransientDeliveryError(
+                f"{system} {action}: retry budget exhausted", system=system, may_have_applied=False
+            )
         connect, read = min(connect, remaining), min(read, remaining)
     try:
         response = get_session().request(
@@ -232,18 +266,35 @@ def request(
             system=system,
             detail="invalid URL",
         ) from None
-    except requests.exceptions.Timeout as exc:
-        # A read timeout on a create may still have created the ticket: the retry path runs
-        # find_existing first (see deliver.py).
+    except requests.exceptions.ConnectTimeout:
         raise TransientDeliveryError(
-            f"{system} {action}: timeout ({type(exc).__name__})", system=system
+            f"{system} {action}: connect timeout", system=system, may_have_applied=False
+        ) from None
+    except requests.exceptions.Timeout as exc:
+        # The request reached the server, which may still be working on it (and create the ticket).
+        raise TransientDeliveryError(
+            f"{system} {action}: timeout ({type(exc).__name__})", system=system, grace_s=read
         ) from None
     except requests.exceptions.RequestException as exc:
         raise TransientDeliveryError(
             f"{system} {action}: {type(exc).__name__}: {redact(str(exc), secrets)[:MAX_DETAIL_CHARS]}",
             system=system,
+            may_have_applied=not _never_sent(exc),
         ) from None
     return check_response(response, system=system, action=action, secrets=secrets, detail=detail)
+
+
+def _never_sent(exc: requests.exceptions.RequestException) -> bool:
+    """A connection that was never established (refused, DNS): the server cannot have seen the request."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
+    return isinstance(reason, NewConnectionError | NameResolutionError)
+
+
+def remaining_budget() -> float | None:
+    """Seconds left in the current retry loop's budget (None outside one)."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
 
 
 def call_with_retries(
