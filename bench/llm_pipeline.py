@@ -34,7 +34,7 @@ def run() -> dict:
             env=env,
             prometheus=False,
             partitions=PARTITIONS,
-            threads={"intake": 16, "classify": 2 * PARTITIONS * 2, "route": 32},
+            threads={"intake": 16, "classify": 2 * PARTITIONS * 2, "route": 32, "reconcile": 2},
         )
         stack.start()
         try:

@@ -34,7 +34,8 @@ def run(partitions: int) -> int:
     try:
         print(
             f"ready: intake {stack.url('intake')}  classify {stack.url('classify')}  "
-            f"route {stack.url('route')}  exporter {stack.url('exporter')}/metrics  "
+            f"route {stack.url('route')}  reconcile {stack.url('reconcile')}  "
+            f"exporter {stack.url('exporter')}/metrics  "
             f"(logs in {stack.log_dir}; Ctrl-C to stop)",
             flush=True,
         )

@@ -9,17 +9,19 @@ import os
 import sys
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from devstack import prometheus
 from devstack.emulators import Emulators
 from devstack.processes import Child, free_port, port_open
+from devstack.scheduler import Scheduler
 from devstack.topology import PushPolicy, create_topology
 from triage.settings import CLASSIFY_TOPIC, DEFAULT_PROJECT, ROUTE_TOPIC
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = {"intake": "http", "classify": "cloudevent", "route": "cloudevent"}
+FUNCTIONS = {"intake": "http", "classify": "cloudevent", "route": "cloudevent", "reconcile": "http"}
+CONSUMERS = frozenset({"classify", "route", "reconcile"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Ports:
     intake: int = 8080
     classify: int = 8081
     route: int = 8082
+    reconcile: int = 8083
     exporter: int = 9464
     firestore: int = 8180
     pubsub: int = 8185
@@ -43,6 +46,7 @@ class Ports:
             intake=port("INTAKE_PORT", d.intake),
             classify=port("CLASSIFY_PORT", d.classify),
             route=port("ROUTE_PORT", d.route),
+            reconcile=port("RECONCILE_PORT", d.reconcile),
             exporter=port("EXPORTER_PORT", d.exporter),
             firestore=port("FIRESTORE_EMULATOR_HOST", d.firestore),
             pubsub=port("PUBSUB_EMULATOR_HOST", d.pubsub),
@@ -51,7 +55,7 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(*(free_port() for _ in range(7)))
+        return cls(*(free_port() for _ in fields(cls)))
 
 
 @dataclass
@@ -62,12 +66,18 @@ class StackOptions:
     env: dict[str, str] = field(default_factory=dict)  # extra environment for the functions
     policy: PushPolicy = field(default_factory=PushPolicy)
     # gunicorn threads per function: classify waits on the LLM, so it needs the most.
-    threads: dict[str, int] = field(default_factory=lambda: {"intake": 16, "classify": 64, "route": 32})
-    workers: dict[str, int] = field(default_factory=lambda: {"intake": 1, "classify": 1, "route": 1})
+    threads: dict[str, int] = field(
+        default_factory=lambda: {"intake": 16, "classify": 64, "route": 32, "reconcile": 2}
+    )
+    workers: dict[str, int] = field(
+        default_factory=lambda: {"intake": 1, "classify": 1, "route": 1, "reconcile": 1}
+    )
     exporter: bool = True
     consumers: bool = True  # False: topics only, no classify/route (benchmarks measure intake alone)
     prometheus: bool = True  # when the `prometheus` binary is installed
     scrape_interval: str = "15s"
+    # What Cloud Scheduler does in the cloud (every minute there): call the reconciler.
+    reconcile_every_s: float = 10.0
 
 
 class Stack:
@@ -83,6 +93,7 @@ class Stack:
             self.options.project, ports.firestore, ports.pubsub, self.log_dir
         )
         self.children: list[Child] = []
+        self.scheduler: Scheduler | None = None
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{getattr(self.ports, service)}"
@@ -122,7 +133,7 @@ class Stack:
             push=self.options.consumers,
         )
         for name, signature in FUNCTIONS.items():
-            if name != "intake" and not self.options.consumers:
+            if name in CONSUMERS and not self.options.consumers:
                 continue
             self.children.append(self._function(name, signature).start())
         if self.options.exporter:
@@ -143,6 +154,8 @@ class Stack:
         self.children[0].wait_until(self.intake_healthy, 30)
         if self.runs_prometheus:
             self.children[-1].wait_until(lambda: prometheus.ready(self.ports.prometheus), 60)
+        if self.options.consumers:
+            self.scheduler = Scheduler(self.url("reconcile"), self.options.reconcile_every_s).start()
 
     @property
     def runs_prometheus(self) -> bool:
@@ -166,8 +179,8 @@ class Stack:
         ]
         env = {
             **self.env,
-            "THREADS": str(self.options.threads[name]),
-            "WORKERS": str(self.options.workers[name]),
+            "THREADS": str(self.options.threads.get(name, 2)),
+            "WORKERS": str(self.options.workers.get(name, 1)),
         }
         return Child(name, argv, env, self.log_dir / f"{name}.log", cwd=ROOT)
 
@@ -183,6 +196,9 @@ class Stack:
             return False
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         for child in reversed(self.children):
             child.stop()
         self.children.clear()

@@ -56,26 +56,42 @@ def read_state(
     now = now or datetime.now(UTC)
     with ThreadPoolExecutor(3) as pool:
         totals = pool.submit(read_totals, db, READ_TIMEOUT_S)
-        stuck = pool.submit(count_stuck, db, taxonomy.thresholds.stuck_after_seconds, shards, now)
+        pending = pool.submit(count_pending, db, taxonomy.thresholds.stuck_after_seconds, shards, now)
         spent = pool.submit(spent_on, db, now.date(), shards, READ_TIMEOUT_S)
     cap = effective_classifier_config(taxonomy.classifier, env).llm.daily_budget_usd
-    budget = {
+    gauges = {
         m.LLM_SPEND_TODAY.name: spent.result(),
         m.LLM_BUDGET.name: cap,
         m.LLM_BUDGET_EXHAUSTED.name: float(spent.result() >= cap),
+        m.TICKETS_DEFERRED.name: float(pending.result().deferred),
     }
-    return Reading(totals.result(), stuck.result(), budget)
+    return Reading(totals.result(), pending.result().stuck, gauges)
 
 
-def count_stuck(db: Any, thresholds: Mapping[str, int], shards: int, now: datetime) -> dict[str, int]:
-    """Unfinished tickets in each non-final state for longer than its threshold."""
-    limits = {status: now - timedelta(seconds=s) for status, s in thresholds.items() if not is_final(status)}
-    stuck = dict.fromkeys(limits, 0)
+@dataclass
+class Pending:
+    stuck: dict[str, int]
+    deferred: int
+
+
+def count_pending(db: Any, thresholds: Mapping[str, int], shards: int, now: datetime) -> Pending:
+    """Unfinished tickets in each non-final state for longer than its threshold, and parked ones.
+
+    A parked ticket (delivery deferred until a destination's window passes) waits on purpose: it counts
+    as deferred until its time, and as stuck only once that time is past by the threshold.
+    """
+    limits = {status: timedelta(seconds=s) for status, s in thresholds.items() if not is_final(status)}
+    stuck, deferred = dict.fromkeys(limits, 0), 0
     for entry in read_pending(db, shards, READ_TIMEOUT_S):
-        cutoff = limits.get(entry.get("status"))
-        if cutoff is not None and entry["since"] < cutoff:
+        not_before = entry.get("not_before")
+        if not_before is not None and not_before > now:
+            deferred += 1
+            continue
+        limit = limits.get(entry.get("status"))
+        waiting_since = max(entry["since"], not_before) if not_before is not None else entry["since"]
+        if limit is not None and now - waiting_since > limit:
             stuck[entry["status"]] += 1
-    return stuck
+    return Pending(stuck, deferred)
 
 
 class FirestoreCollector:
@@ -148,7 +164,7 @@ class FirestoreCollector:
 
 
 EXTRA_GAUGES: dict[str, Family] = {
-    f.name: f for f in (m.LLM_SPEND_TODAY, m.LLM_BUDGET, m.LLM_BUDGET_EXHAUSTED)
+    f.name: f for f in (m.LLM_SPEND_TODAY, m.LLM_BUDGET, m.LLM_BUDGET_EXHAUSTED, m.TICKETS_DEFERRED)
 }
 
 

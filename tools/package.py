@@ -1,10 +1,10 @@
 """Build the deployable artifacts of triage (`make package`).
 
-    dist/functions/{intake,classify,route}.zip   function sources for Cloud Functions (gen2, python312)
-    dist/functions/manifest.json                  sha256 and content-addressed object name of each zip
-    dist/exporter/                                container context of the exporter (Cloud Run)
-    dist/exporter-image-tag                       content hash of that context, used as the image tag
-    dist/deploy.tfvars.json                       function_source_objects + exporter_image_tag for Terraform
+    dist/functions/NAME.zip        function sources for Cloud Functions (gen2, python312), one per FUNCTIONS
+    dist/functions/manifest.json   sha256 and content-addressed object name of each zip
+    dist/exporter/                 container context of the exporter (Cloud Run)
+    dist/exporter-image-tag        content hash of that context, used as the image tag
+    dist/deploy.tfvars.json        function_source_objects + exporter_image_tag for Terraform
 
 Each zip holds exactly `main.py` (from functions/NAME/main.py), the `triage/` package (no caches, no
 tests), `config/` (YAML only) and a `requirements.txt` pinned from the repository's requirements.txt.
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("intake", "classify", "route")
+FUNCTIONS = ("intake", "classify", "route", "reconcile")
 ARTIFACTS = (*FUNCTIONS, "exporter")
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 OBJECT_HASH_CHARS = 16

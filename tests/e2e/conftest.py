@@ -42,6 +42,7 @@ def stack_on(emulators: Emulators, project: str, workdir: Path, env: dict[str, s
         intake=free_port(),
         classify=free_port(),
         route=free_port(),
+        reconcile=free_port(),
         exporter=free_port(),
         firestore=emulators.firestore_port,
         pubsub=emulators.pubsub_port,
@@ -51,7 +52,7 @@ def stack_on(emulators: Emulators, project: str, workdir: Path, env: dict[str, s
         project=project,
         workdir=workdir,
         env={"TRIAGE_WEBHOOK_SECRET": SECRET, **env},
-        threads={"intake": 8, "classify": 8, "route": 8},
+        threads={"intake": 8, "classify": 8, "route": 8, "reconcile": 2},
         **options,
     )
     return Stack(ports, settings, emulators=emulators)

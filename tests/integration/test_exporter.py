@@ -195,3 +195,23 @@ def test_no_label_carries_an_email_or_free_text(db, seeded):
     assert "@" not in text
     values = re.findall(r'="([^"]*)"', text)
     assert all(re.fullmatch(r"[A-Za-z0-9_.:+\-/]*", v) for v in values)
+
+
+def test_parked_tickets_are_deferred_until_their_time_then_count_as_stuck(db, seeded):
+    """A delivery parked for a rate-limit window waits on purpose; once due, the usual threshold applies."""
+    now = datetime.now(UTC)
+    store = TicketStore(db, shards=SHARDS)
+    value = registry_with(collector_for(db)).get_sample_value
+    before = value("triage_tickets_stuck", {"status": "classified"})
+    parked = {}
+    for name, not_before in {
+        "waiting": now + timedelta(minutes=15),
+        "just_due": now - timedelta(seconds=10),
+        "long_due": now - timedelta(hours=1),
+    }.items():
+        parked[name] = f"parked-{name}-{secrets.token_hex(4)}"
+        entry = {"status": "classified", "since": T0, "not_before": not_before}
+        store._pending_ref(parked[name]).set({"tickets": {parked[name]: entry}}, merge=True)
+    value = registry_with(collector_for(db)).get_sample_value
+    assert value("triage_tickets_deferred") == 1
+    assert value("triage_tickets_stuck", {"status": "classified"}) == before + 1  # only long_due

@@ -202,9 +202,7 @@ def test_retry_after_900_parks_the_ticket_and_the_reconciler_routes_it_when_the_
     # The test shortens time, not the path: the reconciler runs as if the window had passed.
     sweep = release_due(rt, now=deferred["until"] + timedelta(seconds=1))
     assert sweep.due >= 1
-    handed_on = [
-        m.attributes["ticket_id"] for m in pull_all(apps["subscriber"], apps["subscription"])
-    ]
+    handed_on = [m.attributes["ticket_id"] for m in pull_all(apps["subscriber"], apps["subscription"])]
     assert ticket_id in handed_on
     assert push(apps["route"], ticket_id) < 300
     ticket = store.get(ticket_id)

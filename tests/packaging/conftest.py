@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("intake", "classify", "route")
+FUNCTIONS = ("intake", "classify", "route", "reconcile")
 
 
 @pytest.fixture(scope="session")

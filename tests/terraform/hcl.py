@@ -16,7 +16,7 @@ TERRAFORM = ROOT / "terraform"
 MODULES = TERRAFORM / "modules"
 ENVIRONMENTS = TERRAFORM / "environments"
 ENV_NAMES = ("dev", "staging", "prod")
-FUNCTIONS = ("intake", "classify", "route")
+FUNCTIONS = ("intake", "classify", "route", "reconcile")
 # Variables every environment gets from the generated dist/deploy.tfvars.json, not from terraform.tfvars.
 GENERATED_VARIABLES = {"exporter_image_tag", "function_source_objects"}
 

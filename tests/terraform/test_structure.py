@@ -127,7 +127,7 @@ def test_modules_declare_no_provider_blocks():
 # --- functions ----------------------------------------------------------------------------------
 
 
-def test_triage_deploys_exactly_the_three_functions():
+def test_triage_deploys_exactly_the_four_functions():
     calls = function_calls()
     assert set(calls) == set(FUNCTIONS)
     for name, call in calls.items():
@@ -156,9 +156,14 @@ def test_every_function_has_its_own_service_account():
 def test_function_service_accounts_get_least_privilege():
     calls = function_calls()
     for name, call in calls.items():
-        assert call["project_roles"] == ["roles/datastore.user"], name
+        # The reconciler only reads the pending index; everything else writes tickets.
+        expected = ["roles/datastore.viewer"] if name == "reconcile" else ["roles/datastore.user"]
+        assert call["project_roles"] == expected, name
     publishers = {name: set(call["publishers"]) for name, call in stage_calls().items()}
-    assert publishers == {"stage_classify": {"intake"}, "stage_route": {"classify", "intake"}}
+    assert publishers == {
+        "stage_classify": {"intake"},
+        "stage_route": {"classify", "intake", "reconcile"},
+    }
     for name, call in stage_calls().items():
         for key, member in call["publishers"].items():
             assert member == f"${{module.{key}.service_account_member}}", (name, key)
@@ -228,11 +233,13 @@ def test_only_intake_is_publicly_invocable():
     assert calls["intake"]["invokers"] == {"public": "allUsers"}
     for name in ("classify", "route"):
         assert calls[name]["invokers"] == {"pubsub-push": "${google_service_account.push.member}"}
+    assert calls["reconcile"]["invokers"] == {"scheduler": "${google_service_account.scheduler.member}"}
     ingress = {name: call["ingress_settings"] for name, call in calls.items()}
     assert ingress == {
         "intake": "ALLOW_ALL",
         "classify": "ALLOW_INTERNAL_ONLY",
         "route": "ALLOW_INTERNAL_ONLY",
+        "reconcile": "ALLOW_INTERNAL_ONLY",
     }
     # invoker_iam_disabled: only on the exporter, which always carries its token.
     disabled = {
@@ -243,6 +250,16 @@ def test_only_intake_is_publicly_invocable():
     }
     assert disabled == {"modules/exporter/main.tf"}
     assert "EXPORTER_TOKEN" in locals_of(TRIAGE)["secrets"]["exporter"]
+
+
+def test_the_scheduler_calls_the_reconciler_with_its_own_oidc_identity():
+    [job] = resources(TRIAGE, "google_cloud_scheduler_job").values()
+    target = single(job["http_target"])
+    assert target["uri"] == "${module.reconcile.uri}" and target["http_method"] == "POST"
+    token = single(target["oidc_token"])
+    assert token["service_account_email"] == "${google_service_account.scheduler.email}"
+    assert token["audience"] == "${module.reconcile.uri}"
+    assert single(job["retry_config"])["retry_count"] == 0  # a missed run is the next run's work
 
 
 def test_invoker_grants_target_the_cloud_run_service_of_the_function():
@@ -464,7 +481,8 @@ def test_prod_is_protected_and_larger():
     assert prod["deletion_protection"] is True
     assert dev["deletion_protection"] is False
     assert prod["firestore"]["point_in_time_recovery"] is True
-    for name in FUNCTIONS:
+    assert set(prod["functions"]) == set(dev["functions"]) == {"intake", "classify", "route"}
+    for name in prod["functions"]:  # reconcile keeps its single-instance default everywhere
         assert prod["functions"][name]["max_instances"] > dev["functions"][name]["max_instances"], name
     assert prod["pubsub"]["max_delivery_attempts"] >= dev["pubsub"]["max_delivery_attempts"]
     project_ids = {load_file(env / "terraform.tfvars")["project_id"] for env in env_dirs()}

@@ -44,9 +44,10 @@ variable "firestore" {
 variable "function_source_objects" {
   description = "Uploaded function zip object names (content-hashed), from dist/deploy.tfvars.json."
   type = object({
-    classify = string
-    intake   = string
-    route    = string
+    classify  = string
+    intake    = string
+    reconcile = string
+    route     = string
   })
 }
 
@@ -63,6 +64,15 @@ variable "functions" {
       timeout_seconds = optional(number)
     }))
     intake = optional(object({
+      concurrency     = optional(number)
+      cpu             = optional(string)
+      env             = optional(map(string))
+      max_instances   = optional(number)
+      memory          = optional(string)
+      min_instances   = optional(number)
+      timeout_seconds = optional(number)
+    }))
+    reconcile = optional(object({
       concurrency     = optional(number)
       cpu             = optional(string)
       env             = optional(map(string))

@@ -21,6 +21,7 @@ locals {
     exporter = {
       EXPORTER_TOKEN = "triage-exporter-token"
     }
+    reconcile = {}
   }
   secret_ids = distinct(flatten([for consumer in values(local.secrets) : values(consumer)]))
   # Consumers reference module.secrets so that the secrets exist before any grant or deploy.
@@ -185,10 +186,12 @@ module "stage_route" {
     minimum_backoff = var.pubsub.minimum_backoff
     maximum_backoff = var.pubsub.maximum_backoff
   }
-  # classify hands classified tickets on; intake's review endpoint re-publishes reviewed ones.
+  # classify hands classified tickets on; intake's review endpoint re-publishes reviewed ones; reconcile
+  # hands parked ones back when their time has come.
   publishers = {
-    classify = module.classify.service_account_member
-    intake   = module.intake.service_account_member
+    classify  = module.classify.service_account_member
+    intake    = module.intake.service_account_member
+    reconcile = module.reconcile.service_account_member
   }
   depends_on = [google_service_account_iam_member.push_token_creator]
 }

@@ -16,12 +16,14 @@ output "secret_ids" {
 output "service_accounts" {
   description = "Service account emails, one per function plus the exporter, Pub/Sub push and build identities."
   value = {
-    build    = google_service_account.build.email
-    classify = module.classify.service_account_email
-    exporter = module.exporter.service_account_email
-    intake   = module.intake.service_account_email
-    push     = google_service_account.push.email
-    route    = module.route.service_account_email
+    build     = google_service_account.build.email
+    classify  = module.classify.service_account_email
+    exporter  = module.exporter.service_account_email
+    intake    = module.intake.service_account_email
+    push      = google_service_account.push.email
+    reconcile = module.reconcile.service_account_email
+    route     = module.route.service_account_email
+    scheduler = google_service_account.scheduler.email
   }
 }
 

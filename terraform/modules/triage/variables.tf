@@ -59,9 +59,10 @@ variable "firestore" {
 variable "function_source_objects" {
   description = "Object names of the uploaded function zips in the source bucket, named by content hash (make package writes them to dist/deploy.tfvars.json)."
   type = object({
-    classify = string
-    intake   = string
-    route    = string
+    classify  = string
+    intake    = string
+    reconcile = string
+    route     = string
   })
   nullable = false
   validation {
@@ -88,6 +89,15 @@ variable "functions" {
       env             = optional(map(string), {})
       max_instances   = optional(number, 10)
       memory          = optional(string, "512M")
+      min_instances   = optional(number, 0)
+      timeout_seconds = optional(number, 60)
+    }), {})
+    reconcile = optional(object({
+      concurrency     = optional(number, 1)
+      cpu             = optional(string, "0.167")
+      env             = optional(map(string), {})
+      max_instances   = optional(number, 1)
+      memory          = optional(string, "256M")
       min_instances   = optional(number, 0)
       timeout_seconds = optional(number, 60)
     }), {})
@@ -165,6 +175,13 @@ variable "pubsub" {
   })
   default  = {}
   nullable = false
+}
+
+variable "reconcile_schedule" {
+  description = "Cron schedule (UTC) of the reconciler that hands parked tickets back to route."
+  type        = string
+  default     = "* * * * *"
+  nullable    = false
 }
 
 variable "region" {
