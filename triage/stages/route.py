@@ -31,8 +31,9 @@ DELIVERIES = "deliveries"
 # this belongs to an invocation that died.
 CLAIM_TTL = timedelta(seconds=90)
 DEFAULT_CALL_WINDOW = timedelta(seconds=30)
-# A wait this long outlasts Pub/Sub's redelivery backoff (10 s at most in this project's policy): instead of
-# burning delivery attempts and dead-lettering the ticket, it is parked until then (`_defer`).
+# A wait this long is not slept through (the instance would idle, billed) nor left to Pub/Sub's backoff
+# (delivery attempts would burn and the ticket be dead-lettered before a long window ends): the ticket is
+# parked until then (`_defer`) and the reconciler hands it on.
 DEFER_AFTER_S = 10.0
 
 DestinationFactory = Callable[[str, DestinationConfig], Destination]
@@ -123,7 +124,13 @@ def _deliver(rt: Runtime, destination: Destination, outbound: OutboundTicket, sn
             record_create(rt.store, ticket_id)
 
     try:
-        return deliver(destination, outbound, recovery=recovery, before_create=before_create)
+        return deliver(
+            destination,
+            outbound,
+            recovery=recovery,
+            before_create=before_create,
+            max_server_wait_s=DEFER_AFTER_S,
+        )
     except TransientDeliveryError as exc:
         release_claim(rt.store, ticket_id, exc.unsure_until)
         raise

@@ -68,12 +68,14 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     now: Callable[[], datetime] = utcnow,
+    max_server_wait_s: float | None = None,
 ) -> Delivery:
     """Create the ticket at ``destination`` with bounded retries; reuse an earlier delivery if found.
 
     ``recovery``: what the caller knows of earlier deliveries of this ticket (a Pub/Sub redelivery, an
     expired claim). ``before_create(n)`` runs before the n-th create of this call, so the caller can record
-    the attempt durably first (the claim already covers n == 1).
+    the attempt durably first (the claim already covers n == 1). A wait the destination asks for that is
+    ``max_server_wait_s`` or longer is not slept through but raised at once.
     Raises PermanentDeliveryError, or the last TransientDeliveryError once attempts/budget are used up,
     with ``.unsure_until`` set to what the next delivery must know.
     """
@@ -100,7 +102,9 @@ def deliver(
             raise
 
     try:
-        return call_with_retries(attempt, policy=policy, sleep=sleep, clock=clock)
+        return call_with_retries(
+            attempt, policy=policy, sleep=sleep, clock=clock, max_server_wait_s=max_server_wait_s
+        )
     except TransientDeliveryError as exc:
         exc.unsure_until = state.unsure_until
         raise

@@ -303,18 +303,24 @@ def call_with_retries(
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    max_server_wait_s: float | None = None,
 ) -> T:
-    """Retries TransientDeliveryError within the policy; per-request timeouts are clamped to the budget."""
+    """Retries TransientDeliveryError within the policy; per-request timeouts are clamped to the budget.
+
+    A server that asks for a wait of `max_server_wait_s` or more gets no retry from here: the error is
+    raised at once, so the caller can park the work instead of sleeping (and paying) through the window.
+    """
     policy = policy or RetryPolicy()
+
+    def retryable(exc: BaseException) -> bool:
+        if not isinstance(exc, TransientDeliveryError):
+            return False
+        return max_server_wait_s is None or (exc.retry_after or 0.0) < max_server_wait_s
+
     token = _deadline.set(time.monotonic() + policy.total_budget)
     try:
         return retrying.call_with_retries(
-            fn,
-            retryable=lambda exc: isinstance(exc, TransientDeliveryError),
-            policy=policy,
-            sleep=sleep,
-            clock=clock,
-            what="delivery",
+            fn, retryable=retryable, policy=policy, sleep=sleep, clock=clock, what="delivery"
         )
     finally:
         _deadline.reset(token)
