@@ -65,6 +65,7 @@ LABEL_VALUES: dict[tuple[str, str], set[str]] = {
     ("triage_llm_tokens_total", "type"): {"input", "output", "thinking", "cached"},
     ("triage_tickets_failed_total", "stage"): {"intake", "classify", "route", "review"},
     ("triage_tickets_failed_total", "reason"): {
+        "configuration_error",
         "dead_letter",
         "destination_rejected",
         "invalid_ticket",
@@ -377,6 +378,7 @@ def _exposition(n: int, scenario: str) -> str:
         sample(metrics.TICKETS_REVIEW, 10 * n, reason="low_confidence")
         sample(metrics.TICKETS_BY_STATUS, 3, status="needs_review")
         histogram(metrics.CONFIDENCE, [0.3, 0.4], classifier="local")
+    sample(metrics.TICKETS_DEFERRED, 0)  # always exported, 0 when nothing is parked
     sample(metrics.EXPORTER_UP, 1)
     sample(metrics.EXPORTER_SCRAPE_DURATION, 0.05)
     sample(metrics.EXPORTER_SCRAPE_ERRORS, 0)
