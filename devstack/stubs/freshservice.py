@@ -1,4 +1,6 @@
-"""Freshservice API v2 stub: create ticket, filter tickets, get ticket.
+"""Freshservice API v2 stub: create ticket, filter tickets, get ticket (https://api.freshservice.com/).
+
+Each rule and the documentation it models:
 
 * Auth: basic ``<api_key>:<anything>`` (Freshservice's convention is ``X``) -> else 401
   ``{"code": "invalid_credentials", "message": ...}``. JSON content type required -> else 415.
@@ -12,8 +14,25 @@
   single quotes. Fields: tag, status, priority, group_id, requester_id, email, agent_id, urgency, impact,
   workspace_id, plus ``filterable_custom_fields`` (the real API filters only number/checkbox/dropdown/date
   custom fields). ``{"tickets": [...], "total": n}``, 30 per page (``page``, ``per_page`` <= 100).
-  ``search_lag`` hides fresh tickets for a while, like a search index.
+  Filter is served from a search index and lags a create, so by default a new ticket stays invisible to it
+  for ``search_lag`` seconds (1 s; Freshservice publishes no figure).
+* Workspaces: every ticket has a ``workspace_id``; a create without one lands in the primary workspace
+  (``primary_workspace_id``: the real id is an account detail; the stub picks 2), and filter searches
+  only the primary workspace unless the ``workspace_id`` parameter names another (``0``: all workspaces)
+  (https://support.freshservice.com/en/support/solutions/articles/50000006112-what-is-a-primary-workspace-:
+  "In the absence of the workspace ID, the data will be created/pulled from the primary workspace";
+  the ``0`` rule as quoted from the API docs by FreshservicePS' Get-FreshServiceTicket). With
+  ``workspaces`` set, a create naming another workspace fails validation like an unknown group.
 * ``GET /api/v2/tickets/{id}``.
+* ``rate_limit_next``: 429 with ``Retry-After`` (seconds; it can be many minutes), ``X-RateLimit-Total``,
+  ``X-RateLimit-Remaining`` and ``X-RateLimit-Used-CurrentRequest``
+  (https://support.freshservice.com/en/support/solutions/articles/50000000308-how-can-i-check-the-available-api-limit-;
+  limits are per minute and per plan, 100/min total on the smallest:
+  https://support.freshservice.com/en/support/solutions/articles/50000000293-what-is-the-rate-limit-for-apis-across-all-plans-)
+  and the JSON body ``{"message": "You have exceeded the limit of requests per minute"}``, worded after
+  Freshdesk's API throttler (the same Freshworks platform), which answers hourly limits with
+  ``{"message": "You have exceeded the limit of requests per hour"}``
+  (https://github.com/Ramesh-Veeriaperumal/freshconsult/blob/master/lib/middleware/fd_api_throttler.rb).
 """
 
 from __future__ import annotations
@@ -21,10 +40,11 @@ from __future__ import annotations
 import html
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from devstack.stubs.base import RecordedRequest, Reply, StubServer
+from devstack.stubs.base import RecordedRequest, Reply, StubServer, _Fault
 
 TICKET_FIELDS = {
     "name",
@@ -66,6 +86,10 @@ FILTER_FIELDS = {
     "impact",
     "workspace_id",
 }
+DEFAULT_SEARCH_LAG = 1.0
+PRIMARY_WORKSPACE_ID = 2
+ALL_WORKSPACES = 0
+PLAN_LIMIT_PER_MINUTE = 100  # the smallest plan's account-wide total
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TOKEN = re.compile(
     r"\s*(\(|\)|AND\b|OR\b|[A-Za-z_][A-Za-z0-9_]*\s*:\s*[<>]?\s*(?:'(?:[^'\\]|\\.)*'|[^\s()]+))"
@@ -93,14 +117,20 @@ class FreshserviceStub(StubServer):
         groups: set[int] | None = None,
         custom_fields: set[str] | None = None,
         filterable_custom_fields: set[str] | None = None,
-        search_lag: float = 0.0,
+        search_lag: float = DEFAULT_SEARCH_LAG,
+        primary_workspace_id: int = PRIMARY_WORKSPACE_ID,
+        workspaces: set[int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(host, port, latency)
         self.api_key = api_key
         self.groups = groups  # None: any positive group id is accepted
         self.custom_fields = custom_fields  # None: any custom field name is accepted
         self.filterable_custom_fields = set(filterable_custom_fields or ())
-        self.search_lag = search_lag
+        self.search_lag = search_lag  # seconds a new ticket stays invisible to filter
+        self.primary_workspace_id = primary_workspace_id
+        self.workspaces = workspaces  # None: any positive workspace id is accepted
+        self.clock = clock  # measures search_lag; tests may pass a fake clock their sleeps advance
         self.tickets: dict[int, dict[str, Any]] = {}
         self._created_at: dict[int, float] = {}
         self._next_id = 1
@@ -114,6 +144,23 @@ class FreshserviceStub(StubServer):
         if status == 429:
             return Reply(429, {"message": "You have exceeded the limit of requests per minute"})
         return Reply(status, {"code": "error", "message": message})
+
+    def rate_limit_next(
+        self,
+        n: int = 1,
+        retry_after: float | str = 1,
+        *,
+        method: str | None = None,
+        total: int = PLAN_LIMIT_PER_MINUTE,
+    ) -> None:
+        """429 with Freshservice's rate-limit headers; ``total`` is the plan's per-minute limit."""
+        headers = {
+            "Retry-After": retry_after if isinstance(retry_after, str) else f"{retry_after:g}",
+            "X-RateLimit-Total": str(total),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Used-CurrentRequest": "1",
+        }
+        self._add(_Fault("rate_limit", n, method, 429, None, headers))
 
     def handle(self, req: RecordedRequest) -> Reply:
         auth = req.basic_auth()
@@ -171,7 +218,7 @@ class FreshserviceStub(StubServer):
                 "requester_id": body.get("requester_id") or 1000 + abs(hash(body.get("email", ""))) % 10**6,
                 "email": body.get("email"),
                 "group_id": body.get("group_id"),
-                "workspace_id": body.get("workspace_id", 2),
+                "workspace_id": body.get("workspace_id", self.primary_workspace_id),
                 "tags": list(body.get("tags") or []),
                 "custom_fields": dict(body.get("custom_fields") or {}),
                 "type": body.get("type", "Incident"),
@@ -181,7 +228,7 @@ class FreshserviceStub(StubServer):
                 "updated_at": now,
             }
             self.tickets[ticket_id] = ticket
-            self._created_at[ticket_id] = time.monotonic()
+            self._created_at[ticket_id] = self.clock()
         return Reply(201, {"ticket": ticket}, created=True)
 
     def _validate(self, body: dict[str, Any]) -> list[dict[str, str]]:
@@ -235,6 +282,7 @@ class FreshserviceStub(StubServer):
                 errors.append(
                     _err("group_id", "There is no group matching the given group_id", "invalid_value")
                 )
+        errors += self._workspace_errors(body)
         tags = body.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             errors.append(_err("tags", "It should be a/an Array", "datatype_mismatch"))
@@ -259,6 +307,18 @@ class FreshserviceStub(StubServer):
             ]
         return errors
 
+    def _workspace_errors(self, body: dict[str, Any]) -> list[dict[str, str]]:
+        if "workspace_id" not in body:
+            return []
+        workspace = body["workspace_id"]
+        if type(workspace) is not int or workspace <= 0:
+            return [_err("workspace_id", "It should be a/an Positive Integer", "datatype_mismatch")]
+        if self.workspaces is not None and workspace not in self.workspaces:
+            return [
+                _err("workspace_id", "There is no workspace matching the given workspace_id", "invalid_value")
+            ]
+        return []
+
     # -- filter -----------------------------------------------------------------------------------
 
     def _filter(self, req: RecordedRequest) -> Reply:
@@ -281,15 +341,36 @@ class FreshserviceStub(StubServer):
                 raise ValueError("page must be 1..10 and per_page 1..100")
         except ValueError as exc:
             return _validation([_err("query", str(exc), "invalid_value")])
-        now = time.monotonic()
-        with self._lock:
-            hits = [
-                t
-                for tid, t in sorted(self.tickets.items())
-                if now - self._created_at[tid] >= self.search_lag and predicate(t)
-            ]
+        workspace = self._workspace_scope(req.query.get("workspace_id"))
+        if workspace is None:
+            return _validation(
+                [_err("workspace_id", "It should be a/an Positive Integer", "datatype_mismatch")]
+            )
+        hits = self._visible(predicate, workspace)
         start = (page - 1) * per_page
         return Reply(200, {"tickets": hits[start : start + per_page], "total": len(hits)})
+
+    def _workspace_scope(self, raw: str | None) -> int | None:
+        """The workspace a filter searches: the primary one unless named; 0 = all; None = not a number."""
+        if raw is None or raw == "":
+            return self.primary_workspace_id
+        try:
+            workspace = int(raw)
+        except ValueError:
+            return None
+        return workspace if workspace >= 0 else None
+
+    def _visible(self, predicate: Any, workspace: int) -> list[dict[str, Any]]:
+        """Matching tickets the index already shows, in the searched workspace(s), oldest first."""
+        now = self.clock()
+        with self._lock:
+            return [
+                t
+                for tid, t in sorted(self.tickets.items())
+                if now - self._created_at[tid] >= self.search_lag
+                and workspace in (ALL_WORKSPACES, t["workspace_id"])
+                and predicate(t)
+            ]
 
 
 class _Parser:

@@ -18,7 +18,7 @@ from devstack.stubs.freshservice import FreshserviceStub
 from devstack.stubs.jira import JiraStub
 from devstack.stubs.slack import SlackStub
 from tests.helpers import SEED, counter, pull_all
-from tests.integration.test_route_destinations import push
+from tests.integration.test_route_destinations import deliver_like_pubsub, push
 from triage import runtime as runtime_module
 from triage.model import TicketIn, new_ticket_doc, public_view
 from triage.stages.reconcile import release_due
@@ -30,7 +30,14 @@ ROOT = Path(__file__).resolve().parents[2]
 JIRA_TOKEN, FS_KEY = "jira-secret-token", "fs-secret-key"
 SEARCH_LAG_S = 3.0  # the stubs' lag: Jira's and Freshservice's searches are eventually consistent
 LAG_BOUND_S = 3.5  # what routing.yaml tells route to assume
-TEAM = {"IT": "infrastructure", "HR": "payroll-benefits", "Facilities": "maintenance", "Legal": "contracts"}
+SLOW_LAG_BOUND_S = 11.0
+TEAM = {
+    "IT": "infrastructure",
+    "HR": "payroll-benefits",
+    "Facilities": "maintenance",
+    "Legal": "contracts",
+    "Security": "security-operations",
+}
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +71,12 @@ def config_dir(tmp_path_factory, stubs) -> Path:
                 "search_lag_seconds": LAG_BOUND_S,
             },
             "legal-jira": {**jira, "api_token_env": "TRIAGE_TEST_TOKEN_NEVER_SET"},
+            # A lag bound longer than route parks for: the wait for search is handed to the reconciler.
+            "security-jira": {**jira, "search_lag_seconds": SLOW_LAG_BOUND_S},
             "review-slack": {"system": "slack", "webhook_url_env": "SLACK_REVIEW_WEBHOOK_URL"},
         }
     )
-    chosen = {"IT": "it-jira", "HR": "hr-freshservice", "Legal": "legal-jira"}
+    chosen = {"IT": "it-jira", "HR": "hr-freshservice", "Legal": "legal-jira", "Security": "security-jira"}
     for route in routing["routes"]:
         route["destination"] = chosen.get(route["department"], route["destination"])
     routing["review"] = {"destination": "review-slack"}
@@ -120,15 +129,6 @@ def classified(store: TicketStore, department: str, confidence: float = 0.93, **
     return ticket_id
 
 
-def deliver_like_pubsub(app, ticket_id: str, give_up_after_s: float = 120.0) -> int:
-    """Redeliver until acknowledged, backing off as a push subscription does (here 0.2 s doubling to 5 s)."""
-    deadline, backoff = time.monotonic() + give_up_after_s, 0.2
-    while (status := push(app, ticket_id)) >= 300 and time.monotonic() < deadline:
-        time.sleep(backoff)
-        backoff = min(5.0, backoff * 2)
-    return status
-
-
 def created(stubs, system: str) -> dict:
     return stubs["jira"].issues if system == "jira" else stubs["freshservice"].tickets
 
@@ -172,6 +172,23 @@ def test_a_create_lost_in_a_crash_is_found_after_the_lag_not_created_again(store
     searches = [r for r in stubs["jira"].requests if "search" in r.path]
     [create] = [r for r in stubs["jira"].requests if r.method == "POST"]
     assert searches and searches[-1].received_at - create.received_at >= LAG_BOUND_S - 0.1
+
+
+def test_a_lost_create_with_a_long_search_lag_is_parked_then_found_not_created_again(store, apps, stubs):
+    stubs["jira"].crash_after_create_next(1)
+    ticket_id = classified(store, "Security")
+    assert push(apps["route"], ticket_id) < 300  # parked, acknowledged
+    ticket = store.get(ticket_id)
+    deferred = ticket["delivery_deferred"]
+    assert ticket["status"] == "classified" and deferred["reason"] == "search_lag"
+    assert ticket["delivery_claim"]["state"] == "released" and ticket["delivery_claim"]["unsure_until"]
+    assert len(stubs["jira"].issues) == 1
+    time.sleep(max(0.0, (deferred["until"] - utcnow()).total_seconds()) + 0.2)
+    assert release_due(runtime_module.runtime()).due >= 1
+    assert push(apps["route"], ticket_id) < 300
+    ticket = store.get(ticket_id)
+    assert ticket["status"] == "routed" and ticket["destination"]["ref"] in stubs["jira"].issues
+    assert len(stubs["jira"].issues) == 1
 
 
 # -- long rate-limit windows -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,9 +23,10 @@ from triage.route.destinations import (
     build_destination,
     deliver,
 )
+from triage.route.destinations.deliver import Recovery
 from triage.route.destinations.freshservice import FreshserviceDestination
 from triage.route.destinations.http import HttpSettings, parse_retry_after, redact
-from triage.route.destinations.jira import JiraDestination
+from triage.route.destinations.jira import ADF_MAX_CHARS, JiraDestination
 from triage.route.destinations.log import LogDestination
 from triage.route.destinations.slack import SlackDestination
 from triage.route.destinations.webhook import WebhookDestination
@@ -51,13 +53,23 @@ def _basic(user: str, password: str) -> str:
 
 
 class FakeSleep:
-    """Records requested waits instead of sleeping."""
+    """Records requested waits instead of sleeping. Its ``clock`` (given to the stubs, which measure their
+    search lag and rate limits with it) moves on by every wait, so a wait "passes" without real time."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
+        self._skipped = 0.0
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+        self._skipped += seconds
+
+    def advance(self, seconds: float) -> None:
+        """Let simulated time pass outside any deliver() call."""
+        self._skipped += seconds
+
+    def clock(self) -> float:
+        return time.monotonic() + self._skipped
 
 
 @pytest.fixture
@@ -66,8 +78,8 @@ def sleep() -> FakeSleep:
 
 
 @pytest.fixture
-def jira_stub() -> Iterator[JiraStub]:
-    with JiraStub(projects={"OPS"}) as stub:
+def jira_stub(sleep: FakeSleep) -> Iterator[JiraStub]:
+    with JiraStub(projects={"OPS"}, clock=sleep.clock) as stub:  # the default (non-zero) search lag
         yield stub
 
 
@@ -77,8 +89,8 @@ def jira(jira_stub: JiraStub) -> JiraDestination:
 
 
 @pytest.fixture
-def fs_stub() -> Iterator[FreshserviceStub]:
-    with FreshserviceStub(groups={42}) as stub:
+def fs_stub(sleep: FakeSleep) -> Iterator[FreshserviceStub]:
+    with FreshserviceStub(groups={42}, clock=sleep.clock) as stub:  # the default (non-zero) search lag
         yield stub
 
 
@@ -98,23 +110,68 @@ def test_jira_request_shape(jira: JiraDestination, jira_stub: JiraStub) -> None:
     delivery = jira.create(TICKET)
     assert delivery == Delivery("jira", "OPS-1", f"{jira_stub.url}/browse/OPS-1")
     rec = jira_stub.requests[-1]
-    assert (rec.method, rec.path) == ("POST", "/rest/api/2/issue")
+    assert (rec.method, rec.path) == ("POST", "/rest/api/3/issue")
     assert rec.headers["authorization"] == _basic(JIRA_EMAIL, JIRA_TOKEN)
     assert rec.headers["content-type"] == "application/json" and rec.headers["accept"] == "application/json"
+
+    def item(text: str) -> dict:
+        return {"type": "listItem", "content": [{"type": "paragraph", "content": [_text(text)]}]}
+
     assert rec.json == {
         "fields": {
             "project": {"key": "OPS"},
             "summary": "VPN <b>down</b> since today",
-            "description": (
-                "Cannot connect & <script>alert(1)</script>\nsecond line\n\n----\n"
-                "Triage ID: T-1\nDepartment: IT / Network\nConfidence: 0.88\n"
-                "Reason: mentions <!channel> VPN\nRequester: ann@example.com"
-            ),
+            "description": {
+                "type": "doc",
+                "version": 1,
+                "content": [
+                    {
+                        "type": "paragraph",
+                        "content": [
+                            _text("Cannot connect & <script>alert(1)</script>"),
+                            {"type": "hardBreak"},
+                            _text("second line"),
+                        ],
+                    },
+                    {"type": "rule"},
+                    {
+                        "type": "bulletList",
+                        "content": [
+                            item("Triage ID: T-1"),
+                            item("Department: IT / Network"),
+                            item("Confidence: 0.88"),
+                            item("Reason: mentions <!channel> VPN"),
+                            item("Requester: ann@example.com"),
+                        ],
+                    },
+                ],
+            },
             "issuetype": {"name": "Task"},
             "labels": ["triage", "triage-T-1"],
             "priority": {"name": "Highest"},
         }
     }
+
+
+def _text(text: str) -> dict:
+    return {"type": "text", "text": text}
+
+
+def test_jira_description_paragraphs_and_size_limit(jira: JiraDestination, jira_stub: JiraStub) -> None:
+    ticket = OutboundTicket(
+        **{**TICKET.__dict__, "description": "one\r\ntwo\n\n\n  \nthree\x00", "reason": None}
+    )
+    content = jira.build_fields(ticket)["description"]["content"]
+    assert content[:2] == [
+        {"type": "paragraph", "content": [_text("one"), {"type": "hardBreak"}, _text("two")]},
+        {"type": "paragraph", "content": [_text("three")]},  # blank lines split paragraphs; NUL dropped
+    ]
+    # 20,000 one-character lines: far more JSON than text; the document is cut to fit Jira's field limit.
+    huge = OutboundTicket(**{**TICKET.__dict__, "description": "x\n" * 20_000})
+    doc = jira.build_fields(huge)["description"]
+    assert len(json.dumps(doc, ensure_ascii=False)) <= ADF_MAX_CHARS
+    assert doc["content"][-1]["type"] == "bulletList"  # the metadata survives the cut
+    assert jira.create(huge).ref == "OPS-1"  # and the stub (which checks the limit) accepts it
 
 
 @pytest.mark.parametrize(("priority", "name"), [("low", "Low"), ("medium", "Medium"), ("high", "High")])
@@ -163,8 +220,9 @@ def test_jira_500_then_success_retries_once(
     delivery = deliver(jira, TICKET, sleep=sleep)
     assert delivery.ref == "OPS-1"
     assert _posts(jira_stub) == 2 and len(jira_stub.issues) == 1
-    assert len(sleep.waits) == 1 and sleep.waits[0] <= RetryPolicy().backoff_max
-    # the retry looked for an earlier create before creating again
+    assert sleep.waits[0] <= RetryPolicy().backoff_max
+    # a 5xx may come after the create: the retry let the search catch up, looked, then created again
+    assert sleep.waits[1:] == [pytest.approx(jira.search_lag_s, abs=0.5)]
     assert [r.method for r in jira_stub.requests] == ["POST", "GET", "POST"]
 
 
@@ -198,7 +256,7 @@ def test_timeouts_are_transient_and_bounded(jira_stub: JiraStub, sleep: FakeSlee
         deliver(dest, TICKET, sleep=sleep, policy=RetryPolicy(max_attempts=3))
     assert "timeout" in str(info.value)
     assert time.monotonic() - started < 1.5
-    assert len(sleep.waits) == 2  # three attempts, two waits
+    assert len(jira_stub.requests) == 3  # three attempts (a create, then searches for it)
 
 
 def test_total_budget_clamps_request_timeouts(jira_stub: JiraStub, sleep: FakeSleep) -> None:
@@ -216,11 +274,13 @@ def test_jira_find_existing_avoids_a_second_create(
     jira: JiraDestination, jira_stub: JiraStub, sleep: FakeSleep
 ) -> None:
     first = jira.create(TICKET)
+    assert jira.find_existing(TICKET) is None  # the search has not caught up with the create yet
+    sleep.advance(jira_stub.search_lag)
     assert jira.find_existing(TICKET) == first
     rec = jira_stub.requests[-1]
-    assert (rec.method, rec.path) == ("GET", "/rest/api/2/search/jql")
+    assert (rec.method, rec.path) == ("GET", "/rest/api/3/search/jql")
     assert rec.query["jql"] == 'project = "OPS" AND labels = "triage-T-1" ORDER BY created ASC'
-    assert deliver(jira, TICKET, check_existing_first=True, sleep=sleep) == first
+    assert deliver(jira, TICKET, recovery=Recovery(search_first=True), sleep=sleep) == first
     assert _posts(jira_stub) == 1
     other = OutboundTicket(**{**TICKET.__dict__, "ticket_id": "T-2"})
     assert jira.find_existing(other) is None
@@ -233,6 +293,67 @@ def test_jira_crash_after_create_then_retry_finds_the_first(
     delivery = deliver(jira, TICKET, sleep=sleep)
     assert delivery.ref == "OPS-1"
     assert list(jira_stub.issues) == ["OPS-1"] and _posts(jira_stub) == 1  # exactly one external issue
+
+
+CLOUD_ID = "0f4e2a9c-7b1d-4c3e-9a8f-5d6b7c8e9f01"
+
+
+def test_scoped_token_calls_the_gateway_and_links_the_site(sleep: FakeSleep) -> None:
+    with JiraStub(cloud_id=CLOUD_ID, scoped_token=True, clock=sleep.clock) as stub:
+        env = {"JIRA_API_TOKEN": JIRA_TOKEN, "JIRA_EMAIL": JIRA_EMAIL}
+        settings = {"base_url": "https://acme.atlassian.net", "project_key": "OPS"}
+        dest = build_destination("jira", {**settings, "api_base_url": stub.gateway_url}, env)
+        delivery = dest.create(TICKET)
+        assert delivery == Delivery("jira", "OPS-1", "https://acme.atlassian.net/browse/OPS-1")
+        assert stub.requests[-1].path == f"/ex/jira/{CLOUD_ID}/rest/api/3/issue"
+        sleep.advance(stub.search_lag)
+        assert dest.find_existing(TICKET) == delivery
+        assert stub.requests[-1].path == f"/ex/jira/{CLOUD_ID}/rest/api/3/search/jql"
+        # the same scoped token against the site URL is refused, as Jira Cloud refuses it
+        site = JiraDestination(stub.url, JIRA_EMAIL, JIRA_TOKEN, "OPS", http=FAST)
+        with pytest.raises(PermanentDeliveryError) as info:
+            site.create(TICKET)
+        assert info.value.status == 401 and len(stub.issues) == 1
+
+
+def test_cloud_id_setting_builds_the_gateway_url() -> None:
+    env = {"JIRA_API_TOKEN": "t", "JIRA_EMAIL": "a@b.c"}
+    settings = {"base_url": "https://acme.atlassian.net", "project_key": "OPS"}
+    dest = build_destination("jira", {**settings, "cloud_id": CLOUD_ID.upper()}, env)
+    assert dest.api_base_url == f"https://api.atlassian.com/ex/jira/{CLOUD_ID}"
+    assert dest.base_url == "https://acme.atlassian.net"
+    explicit = build_destination(
+        "jira", {**settings, "api_base_url": f"https://api.atlassian.com/ex/jira/{CLOUD_ID}/"}, env
+    )
+    assert explicit.api_base_url == f"https://api.atlassian.com/ex/jira/{CLOUD_ID}"
+    from_env = build_destination("jira", settings, {**env, "JIRA_CLOUD_ID": CLOUD_ID})
+    assert from_env.api_base_url == f"https://api.atlassian.com/ex/jira/{CLOUD_ID}"
+    assert build_destination("jira", settings, env).api_base_url == "https://acme.atlassian.net"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"cloud_id": "acme"}, "must be a UUID"),
+        ({"cloud_id": CLOUD_ID + "/../x"}, "must be a UUID"),
+        ({"api_base_url": "https://evil.example/ex/jira/" + CLOUD_ID}, "api.atlassian.com/ex/jira"),
+        ({"api_base_url": "https://api.atlassian.com/ex/jira/" + CLOUD_ID + "/rest"}, "bare base URL"),
+        ({"api_base_url": "https://api.atlassian.com/ex/confluence/" + CLOUD_ID}, "bare base URL"),
+        ({"api_base_url": "https://api.atlassian.com/ex/jira/not-a-uuid"}, "bare base URL"),
+        ({"api_base_url": "http://api.atlassian.com/ex/jira/" + CLOUD_ID}, "https"),
+        ({"cloud_id": CLOUD_ID, "api_base_url": "https://api.atlassian.com/ex/jira/" + CLOUD_ID}, "not both"),
+    ],
+)
+def test_jira_gateway_settings_are_validated(extra: dict, message: str) -> None:
+    settings = {"base_url": "https://acme.atlassian.net", "project_key": "OPS", "email": "a@b.c", **extra}
+    with pytest.raises(DestinationConfigError, match=message):
+        build_destination("jira", settings, {"JIRA_API_TOKEN": "t"})
+
+
+def test_site_base_url_still_takes_no_path() -> None:
+    settings = {"base_url": f"https://acme.atlassian.net/ex/jira/{CLOUD_ID}", "project_key": "OPS"}
+    with pytest.raises(DestinationConfigError, match="bare base URL"):
+        build_destination("jira", {**settings, "email": "a@b.c"}, {"JIRA_API_TOKEN": "t"})
 
 
 # -- Freshservice ------------------------------------------------------------------------------------------
@@ -292,6 +413,8 @@ def test_freshservice_find_existing_uses_tag_filter(
     fresh: FreshserviceDestination, fs_stub: FreshserviceStub, sleep: FakeSleep
 ) -> None:
     first = fresh.create(TICKET)
+    assert fresh.find_existing(TICKET) is None  # the filter index has not caught up with the create yet
+    sleep.advance(fs_stub.search_lag)
     assert fresh.find_existing(TICKET) == first
     rec = fs_stub.requests[-1]
     assert (rec.method, rec.path, rec.query) == (
@@ -299,7 +422,7 @@ def test_freshservice_find_existing_uses_tag_filter(
         "/api/v2/tickets/filter",
         {"query": "\"tag:'triage-T-1'\""},
     )
-    assert deliver(fresh, TICKET, check_existing_first=True, sleep=sleep) == first
+    assert deliver(fresh, TICKET, recovery=Recovery(search_first=True), sleep=sleep) == first
     assert _posts(fs_stub) == 1
     assert fresh.find_existing(OutboundTicket(**{**TICKET.__dict__, "ticket_id": "T-9"})) is None
 
@@ -317,7 +440,37 @@ def test_freshservice_503_then_success(
 ) -> None:
     fs_stub.fail_next(1, status=503, method="POST")
     assert deliver(fresh, TICKET, sleep=sleep).ref == "1"
-    assert _posts(fs_stub) == 2 and len(sleep.waits) == 1
+    assert _posts(fs_stub) == 2 and len(fs_stub.tickets) == 1
+    assert sleep.waits[1:] == [pytest.approx(fresh.search_lag_s, abs=0.5)]  # the search caught up first
+
+
+def test_freshservice_workspace_is_used_for_create_and_filter(
+    fs_stub: FreshserviceStub, sleep: FakeSleep
+) -> None:
+    fs_stub.workspaces = {2, 3}
+    hr = FreshserviceDestination(fs_stub.url, FS_KEY, workspace_id=3, http=FAST)
+    delivery = hr.create(TICKET)
+    assert fs_stub.requests[-1].json["workspace_id"] == 3
+    assert fs_stub.tickets[int(delivery.ref)]["workspace_id"] == 3
+    sleep.advance(fs_stub.search_lag)
+    assert hr.find_existing(TICKET) == delivery
+    assert fs_stub.requests[-1].query["workspace_id"] == "3"
+    # without workspace_id, filter searches only the primary workspace: the ticket is not found there
+    primary = FreshserviceDestination(fs_stub.url, FS_KEY, http=FAST)
+    assert primary.find_existing(TICKET) is None
+    assert "workspace_id" not in fs_stub.requests[-1].query
+    elsewhere = FreshserviceDestination(fs_stub.url, FS_KEY, workspace_id=9, http=FAST)
+    with pytest.raises(PermanentDeliveryError, match="workspace_id"):
+        elsewhere.create(TICKET)
+
+
+def test_freshservice_default_workspace_is_the_primary(fs_stub: FreshserviceStub, sleep: FakeSleep) -> None:
+    dest = FreshserviceDestination(fs_stub.url, FS_KEY, http=FAST)
+    delivery = dest.create(TICKET)
+    assert "workspace_id" not in fs_stub.requests[-1].json
+    assert fs_stub.tickets[int(delivery.ref)]["workspace_id"] == fs_stub.primary_workspace_id
+    sleep.advance(fs_stub.search_lag)
+    assert dest.find_existing(TICKET) == delivery
 
 
 # -- Slack -------------------------------------------------------------------------------------------------
@@ -386,6 +539,34 @@ def test_slack_rate_limit_is_transient(sleep: FakeSleep) -> None:
         assert sleep.waits[0] >= 1.0 and len(stub.messages) == 1
 
 
+def test_slack_burst_is_rate_limited_and_retried_after_retry_after(sleep: FakeSleep) -> None:
+    with SlackStub(clock=sleep.clock) as stub:  # the default limit: ~1 message/s per hook, short bursts
+        dest = SlackDestination(stub.webhook_url, http=FAST)
+        for _ in range(stub.burst):
+            dest.create(TICKET)
+        with pytest.raises(TransientDeliveryError) as info:
+            dest.create(TICKET)
+        assert info.value.status == 429 and info.value.retry_after == 1
+        assert stub.requests[-1].json is not None and len(stub.messages) == stub.burst
+        assert deliver(dest, TICKET, sleep=sleep).ref == "slack:T-1"
+        assert sleep.waits and sleep.waits[0] >= 1.0 and len(stub.messages) == stub.burst + 1
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "code"),
+    [("archive", 410, "channel_is_archived"), ("prohibit", 403, "action_prohibited")],
+)
+def test_slack_gone_or_prohibited_hook_is_permanent(
+    action: str, status: int, code: str, sleep: FakeSleep
+) -> None:
+    with SlackStub() as stub:
+        getattr(stub, action)()
+        with pytest.raises(PermanentDeliveryError) as info:
+            deliver(SlackDestination(stub.webhook_url, http=FAST), TICKET, sleep=sleep)
+        assert (info.value.status, info.value.detail) == (status, code)
+        assert sleep.waits == [] and stub.messages == []  # not retried
+
+
 # -- generic webhook ---------------------------------------------------------------------------------------
 
 
@@ -430,13 +611,36 @@ def test_log_destination() -> None:
     assert dest.create(TICKET) == Delivery("log", "log:T-1") and dest.find_existing(TICKET) is None
 
 
-def test_unsafe_ticket_id_is_rejected_before_any_request(jira: JiraDestination, jira_stub: JiraStub) -> None:
-    bad = OutboundTicket(**{**TICKET.__dict__, "ticket_id": 'x" OR project = SECRET'})
+@pytest.mark.parametrize("ticket_id", ['x" OR project = SECRET', "T-1\n", "T-1\r\n", "", "-T1", "T" * 101])
+def test_unsafe_ticket_id_is_rejected_before_any_request(
+    jira: JiraDestination, jira_stub: JiraStub, ticket_id: str
+) -> None:
+    bad = OutboundTicket(**{**TICKET.__dict__, "ticket_id": ticket_id})
     with pytest.raises(PermanentDeliveryError):
         jira.find_existing(bad)
     with pytest.raises(PermanentDeliveryError):
         jira.create(bad)
     assert jira_stub.requests == []
+
+
+def test_search_lag_bounds_per_destination() -> None:
+    env = {
+        "JIRA_API_TOKEN": "t",
+        "FRESHSERVICE_API_KEY": "k",
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/s",
+    }
+    jira_settings = {"base_url": "https://a.atlassian.net", "project_key": "OPS", "email": "a@b.c"}
+    fs_settings = {"base_url": "https://a.freshservice.com"}
+    assert build_destination("jira", jira_settings, env).search_lag_s == 10.0
+    assert build_destination("freshservice", fs_settings, env).search_lag_s == 10.0
+    assert build_destination("jira", {**jira_settings, "search_lag_seconds": "30"}, env).search_lag_s == 30.0
+    assert (
+        build_destination("freshservice", {**fs_settings, "search_lag_seconds": 0}, env).search_lag_s == 0.0
+    )
+    assert build_destination("slack", {}, env).search_lag_s == 0.0
+    for bad in ("soon", -1, 7200):
+        with pytest.raises(DestinationConfigError, match="search_lag_seconds"):
+            build_destination("jira", {**jira_settings, "search_lag_seconds": bad}, env)
 
 
 # -- registry ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -16,21 +17,25 @@ from google.genai import errors, types
 from pydantic import BaseModel
 
 from devstack.stubs import FreshserviceStub, GeminiStub, JiraStub, SlackStub, WebhookStub
+from devstack.stubs.jira import NOT_ADF, adf_valid
+from devstack.stubs.slack import mrkdwn_controls
 from triage import signing
 
 JIRA_AUTH = ("triage-bot@example.com", "jira-test-token")
 FS_AUTH = ("fs-test-key", "X")
 
 
+# Most tests here check search semantics right after a create, so their stubs have no search lag; the
+# default (lagging) behaviour has tests of its own.
 @pytest.fixture
 def jira() -> Iterator[JiraStub]:
-    with JiraStub() as stub:
+    with JiraStub(search_lag=0) as stub:
         yield stub
 
 
 @pytest.fixture
 def fresh() -> Iterator[FreshserviceStub]:
-    with FreshserviceStub() as stub:
+    with FreshserviceStub(search_lag=0) as stub:
         yield stub
 
 
@@ -304,6 +309,136 @@ def test_jira_search_lag_models_eventual_consistency() -> None:
         assert r.json()["issues"] == []
 
 
+CLOUD_ID = "0f4e2a9c-7b1d-4c3e-9a8f-5d6b7c8e9f01"
+
+
+def _doc(*content: dict) -> dict:
+    return {"type": "doc", "version": 1, "content": list(content)}
+
+
+def _para(*inline: dict) -> dict:
+    return {"type": "paragraph", "content": list(inline)}
+
+
+TEXT = {"type": "text", "text": "hello"}
+
+
+def test_jira_v3_takes_adf_and_v2_takes_strings(jira: JiraStub) -> None:
+    good = _doc(_para(TEXT, {"type": "hardBreak"}, TEXT), {"type": "rule"})
+    v3 = requests.post(f"{jira.url}/rest/api/3/issue", json=_issue_with(description=good), auth=JIRA_AUTH)
+    assert v3.status_code == 201 and v3.json()["self"].endswith("/rest/api/3/issue/10001")
+    string_in_v3 = requests.post(
+        f"{jira.url}/rest/api/3/issue", json=_issue_with(description="plain"), auth=JIRA_AUTH
+    )
+    assert (string_in_v3.status_code, string_in_v3.json()) == (
+        400,
+        {"errorMessages": [], "errors": {"description": NOT_ADF}},
+    )
+    v2 = requests.post(f"{jira.url}/rest/api/2/issue", json=_issue_with(description="[x|y]"), auth=JIRA_AUTH)
+    assert v2.status_code == 201
+    assert jira.issues["OPS-2"]["fields"]["description"] == "[x|y]"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"type": "doc", "content": [_para(TEXT)]},  # no version
+        {"type": "doc", "version": 2, "content": [_para(TEXT)]},
+        {"type": "document", "version": 1, "content": [_para(TEXT)]},
+        {"type": "doc", "version": 1, "content": "text"},
+        _doc(_para({"type": "text", "text": ""})),  # empty text node
+        _doc(_para({"type": "text", "text": 5})),
+        _doc(_para({"type": "text"})),
+        _doc(TEXT),  # inline node at block level
+        _doc(_para(_para(TEXT))),  # block inside a paragraph
+        _doc(_para({"type": "blink", "text": "x"})),  # unknown node
+        _doc(_para({"type": "text", "text": "x", "marks": [{"type": "sparkle"}]})),  # unknown mark
+        _doc({"type": "bulletList", "content": [_para(TEXT)]}),  # lists hold listItems
+        _doc({"type": "bulletList", "content": []}),
+    ],
+)
+def test_jira_v3_rejects_invalid_adf(jira: JiraStub, doc: dict) -> None:
+    assert not adf_valid(doc)
+    r = requests.post(f"{jira.url}/rest/api/3/issue", json=_issue_with(description=doc), auth=JIRA_AUTH)
+    assert (r.status_code, r.json()) == (400, {"errorMessages": ["INVALID_INPUT"], "errors": {}})
+    assert not jira.issues
+
+
+def test_jira_text_fields_are_bounded(jira: JiraStub) -> None:
+    long = "x" * 32_768
+    v2 = requests.post(f"{jira.url}/rest/api/2/issue", json=_issue_with(description=long), auth=JIRA_AUTH)
+    assert v2.status_code == 400 and "32,767" in v2.json()["errors"]["description"]
+    doc = _doc(_para({"type": "text", "text": long}))
+    v3 = requests.post(f"{jira.url}/rest/api/3/issue", json=_issue_with(description=doc), auth=JIRA_AUTH)
+    assert v3.status_code == 400 and "32,767" in v3.json()["errors"]["description"]
+
+
+def _issue_with(**fields: object) -> dict:
+    body = _issue()
+    body["fields"].update(fields)
+    return body
+
+
+def test_jira_gateway_prefix_for_scoped_tokens() -> None:
+    with JiraStub(cloud_id=CLOUD_ID, search_lag=0) as stub:
+        created = requests.post(f"{stub.gateway_url}/rest/api/3/issue", json=_issue(), auth=JIRA_AUTH)
+        assert created.status_code == 201
+        assert created.json()["self"] == f"{stub.gateway_url}/rest/api/3/issue/10001"
+        found = requests.get(
+            f"{stub.gateway_url}/rest/api/3/search/jql", params={"jql": "project = OPS"}, auth=JIRA_AUTH
+        )
+        assert found.json()["issues"] == [{"id": "10001"}]
+        site = requests.get(
+            f"{stub.url}/rest/api/3/issue/OPS-1", auth=JIRA_AUTH
+        )  # a classic token: both work
+        assert site.status_code == 200
+        other = requests.get(
+            f"{stub.url}/ex/jira/{'1' * 8}-1111-1111-1111-{'1' * 12}/rest/api/3/issue/OPS-1", auth=JIRA_AUTH
+        )
+        assert other.status_code == 404
+    with JiraStub(cloud_id=CLOUD_ID, scoped_token=True) as scoped:
+        assert (
+            requests.post(f"{scoped.url}/rest/api/3/issue", json=_issue(), auth=JIRA_AUTH).status_code == 401
+        )
+        ok = requests.post(f"{scoped.gateway_url}/rest/api/3/issue", json=_issue(), auth=JIRA_AUTH)
+        assert ok.status_code == 201
+    with JiraStub() as plain:
+        gateway = requests.post(
+            f"{plain.url}/ex/jira/{CLOUD_ID}/rest/api/3/issue", json=_issue(), auth=JIRA_AUTH
+        )
+        assert gateway.status_code == 404  # no cloud id configured: no gateway paths
+
+
+def test_jira_default_search_lag_and_reconcile() -> None:
+    now = [1000.0]
+    with JiraStub(clock=lambda: now[0]) as stub:
+        assert stub.search_lag > 0  # eventually consistent by default
+        requests.post(f"{stub.url}/rest/api/3/issue", json=_issue(), auth=JIRA_AUTH)
+        url, jql = f"{stub.url}/rest/api/3/search/jql", {"jql": "project = OPS"}
+        assert requests.get(url, params=jql, auth=JIRA_AUTH).json()["issues"] == []
+        reconciled = requests.get(url, params={**jql, "reconcileIssues": "10001"}, auth=JIRA_AUTH).json()
+        assert reconciled["issues"] == [{"id": "10001"}]
+        posted = requests.post(url, json={**jql, "reconcileIssues": [10001]}, auth=JIRA_AUTH).json()
+        assert posted["issues"] == [{"id": "10001"}]
+        now[0] += stub.search_lag
+        assert requests.get(url, params=jql, auth=JIRA_AUTH).json()["issues"] == [{"id": "10001"}]
+
+
+def test_jira_rate_limit_reply_shape(jira: JiraStub) -> None:
+    jira.rate_limit_next(1, retry_after=90)
+    before = datetime.now(UTC)
+    r = requests.get(f"{jira.url}/rest/api/3/search/jql", params={"jql": "project = OPS"}, auth=JIRA_AUTH)
+    assert r.status_code == 429 and r.headers["Retry-After"] == "90"
+    reset = datetime.strptime(r.headers["X-RateLimit-Reset"], "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+    assert before + timedelta(seconds=30) <= reset <= before + timedelta(seconds=91)  # minute precision
+    assert r.headers["RateLimit-Reason"] == "jira-burst-based"
+    assert r.headers["X-RateLimit-Remaining"] == "0" and int(r.headers["X-RateLimit-Limit"]) > 0
+    assert r.json()["errorMessages"] and jira.requests[-1].fault == "rate_limit"
+    jira.rate_limit_next(1, retry_after=5, reason="jira-quota-tenant-based")
+    quota = requests.get(f"{jira.url}/rest/api/3/search/jql", params={"jql": "project = OPS"}, auth=JIRA_AUTH)
+    assert quota.headers["RateLimit-Reason"] == "jira-quota-tenant-based"
+
+
 # -- Freshservice ------------------------------------------------------------------------------------------
 
 
@@ -402,6 +537,56 @@ def test_freshservice_filter_rejects_bad_queries(fresh: FreshserviceStub, query:
     assert r.json()["description"] == "Validation failed" and r.json()["errors"][0]["field"] == "query"
 
 
+def test_freshservice_workspaces() -> None:
+    with FreshserviceStub(search_lag=0, workspaces={2, 3}) as stub:
+        url = f"{stub.url}/api/v2/tickets"
+        assert requests.post(url, json=_fs_ticket(), auth=FS_AUTH).json()["ticket"]["workspace_id"] == 2
+        assert (
+            requests.post(url, json=_fs_ticket(workspace_id=3), auth=FS_AUTH).json()["ticket"]["workspace_id"]
+            == 3
+        )
+        bad = requests.post(url, json=_fs_ticket(workspace_id=7), auth=FS_AUTH)
+        assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "workspace_id"
+
+        def ids(**params: object) -> list[int]:
+            r = requests.get(f"{url}/filter", params={"query": "\"tag:'triage'\"", **params}, auth=FS_AUTH)
+            assert r.status_code == 200, r.text
+            return [t["id"] for t in r.json()["tickets"]]
+
+        assert ids() == [1]  # the primary workspace only
+        assert ids(workspace_id=3) == [2]
+        assert ids(workspace_id=0) == [1, 2]  # all workspaces
+        bad_scope = requests.get(
+            f"{url}/filter", params={"query": '"status:2"', "workspace_id": "x"}, auth=FS_AUTH
+        )
+        assert bad_scope.status_code == 400
+
+
+def test_freshservice_default_search_lag() -> None:
+    now = [50.0]
+    with FreshserviceStub(clock=lambda: now[0]) as stub:
+        assert stub.search_lag > 0  # the filter index lags by default
+        requests.post(f"{stub.url}/api/v2/tickets", json=_fs_ticket(), auth=FS_AUTH)
+        query = {"query": "\"tag:'triage-T1'\""}
+        assert (
+            requests.get(f"{stub.url}/api/v2/tickets/filter", params=query, auth=FS_AUTH).json()["total"] == 0
+        )
+        now[0] += stub.search_lag
+        assert (
+            requests.get(f"{stub.url}/api/v2/tickets/filter", params=query, auth=FS_AUTH).json()["total"] == 1
+        )
+
+
+def test_freshservice_rate_limit_reply_shape(fresh: FreshserviceStub) -> None:
+    fresh.rate_limit_next(1, retry_after=600)  # Freshservice can ask for many minutes
+    r = requests.post(f"{fresh.url}/api/v2/tickets", json=_fs_ticket(), auth=FS_AUTH)
+    assert r.status_code == 429 and r.headers["Retry-After"] == "600"
+    assert (r.headers["X-RateLimit-Total"], r.headers["X-RateLimit-Remaining"]) == ("100", "0")
+    assert r.headers["X-RateLimit-Used-CurrentRequest"] == "1"
+    assert r.json() == {"message": "You have exceeded the limit of requests per minute"}
+    assert not fresh.tickets
+
+
 # -- Slack -------------------------------------------------------------------------------------------------
 
 
@@ -438,6 +623,54 @@ def test_slack_registered_hooks_only() -> None:
         assert requests.post(slack.webhook_url, json={"text": "x"}).text == "ok"
         other = requests.post(f"{slack.url}/services/T9/B9/other", json={"text": "x"})
         assert (other.status_code, other.text) == (404, "no_service")
+
+
+def test_slack_rate_limit_by_default() -> None:
+    now = [0.0]
+    with SlackStub(clock=lambda: now[0]) as slack:
+        url = slack.webhook_url
+        burst = [requests.post(url, json={"text": f"m{i}"}).status_code for i in range(slack.burst)]
+        assert burst == [200] * slack.burst  # a short burst is allowed
+        over = requests.post(url, json={"text": "one too many"})
+        assert over.status_code == 429 and over.headers["Retry-After"] == "1"
+        assert over.json() == {"retry_after": 1, "ok": False, "error": "rate_limited"}
+        other_hook = requests.post(f"{slack.url}/services/T1/B1/other", json={"text": "x"})
+        assert other_hook.status_code == 200  # the limit is per webhook
+        now[0] += 1.0  # one message per second refills
+        assert requests.post(url, json={"text": "later"}).status_code == 200
+        assert requests.post(url, json={"text": "too soon"}).status_code == 429
+        assert len(slack.messages) == slack.burst + 2
+    with SlackStub(rate_limit=False) as unlimited:
+        assert {requests.post(unlimited.webhook_url, json={"text": "x"}).status_code for _ in range(30)} == {
+            200
+        }
+
+
+def test_slack_permanent_errors_and_injected_rate_limit() -> None:
+    with SlackStub() as slack:
+        slack.rate_limit_next(1, retry_after=3)
+        limited = requests.post(slack.webhook_url, json={"text": "x"})
+        assert (limited.status_code, limited.headers["Retry-After"]) == (429, "3")
+        assert limited.json()["error"] == "rate_limited"
+        slack.prohibit()
+        prohibited = requests.post(slack.webhook_url, json={"text": "x"})
+        assert (prohibited.status_code, prohibited.text) == (403, "action_prohibited")
+        slack.archive()
+        archived = requests.post(slack.webhook_url, json={"text": "x"})
+        assert (archived.status_code, archived.text) == (410, "channel_is_archived")
+        assert slack.messages == []
+        slack.reset()
+        assert requests.post(slack.webhook_url, json={"text": "x"}).text == "ok"
+
+
+def test_slack_mrkdwn_controls_model_what_slack_links() -> None:
+    text = "hi <!channel> <https://x.example|x> @here &lt;!here&gt;"
+    block = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    header = {"type": "header", "text": {"type": "plain_text", "text": "<!channel>"}}  # not parsed
+    assert mrkdwn_controls({"blocks": [header, block]}) == ["<!channel>", "<https://x.example|x>"]
+    assert mrkdwn_controls({"text": "@here and #general", "link_names": 1}) == ["@here", "#general"]
+    assert mrkdwn_controls({"text": "<!channel> @here", "parse": "full"}) == ["@here"]
+    assert mrkdwn_controls({"text": "@here", "mrkdwn": False, "link_names": 1}) == []
 
 
 # -- generic webhook ---------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def deliver(
     def attempt() -> Delivery:
         nonlocal creates
         if state.unsure_until is not None:
-            _wait_until_searchable(destination, state.unsure_until, sleep, now)
+            _wait_until_searchable(destination, state.unsure_until, sleep, now, max_server_wait_s)
         if state.search_first or state.unsure_until is not None:
             existing = destination.find_existing(ticket)
             if existing is not None:
@@ -115,11 +115,14 @@ def _wait_until_searchable(
     unsure_until: datetime,
     sleep: Callable[[float], None],
     now: Callable[[], datetime],
+    max_wait_s: float | None,
 ) -> None:
+    """Sleeps until a search can be trusted, unless that is too long for this invocation to wait."""
     wait = (unsure_until + search_lag(destination) - now()).total_seconds()
     if wait <= 0:
         return
     budget = remaining_budget()
-    if budget is not None and wait + _CALL_MARGIN_S > budget:
+    too_long = max_wait_s is not None and wait >= max_wait_s
+    if too_long or (budget is not None and wait + _CALL_MARGIN_S > budget):
         raise SearchNotSettled(destination.system, wait)
     sleep(wait)

@@ -6,7 +6,11 @@
   double quotes, string values in single quotes, and URL-encoded. ``tag`` is a supported filter field; of
   custom fields only number/checkbox/dropdown/date types are filterable (not single-line text), which is why
   the tag, not a ``cf_`` text field, is the lookup key. The optional custom field is informational only.
-  Like any search index it may lag a fresh create; a residual duplicate window remains after a crash.
+  Like any search index it may lag a fresh create: ``search_lag_s`` bounds that lag for the caller.
+  Freshservice documents no figure for it, so the default is the same as Jira's.
+* Workspaces: a ticket created without ``workspace_id`` lands in the primary workspace, and filter searches
+  only the primary workspace unless ``workspace_id`` is given, so create and lookup must use the same one
+  (https://support.freshservice.com/en/support/solutions/articles/50000006112-what-is-a-primary-workspace-).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ PRIORITY = {"low": 1, "medium": 2, "high": 3, "critical": 4}  # 4 = Urgent
 STATUS_OPEN = 2
 SOURCE_PORTAL = 2
 SUBJECT_MAX = 255
+DEFAULT_SEARCH_LAG_S = 10.0  # undocumented for Freshservice; the same bound as Jira's search
 
 
 def freshservice_detail(response: requests.Response) -> str:
@@ -67,6 +72,7 @@ class FreshserviceDestination:
     triage_id_field: str | None = None  # e.g. "cf_triage_id": also stored in a custom field (not searched)
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
     http: HttpSettings = field(default_factory=HttpSettings)
+    search_lag_s: float = DEFAULT_SEARCH_LAG_S  # how long a fresh ticket may stay invisible to filter
     system: str = field(default="freshservice", init=False)
 
     def __post_init__(self) -> None:

@@ -3,12 +3,14 @@
 Secrets are never in settings: settings name the environment variable (``api_token_env`` etc.), with
 defaults JIRA_API_TOKEN, FRESHSERVICE_API_KEY, SLACK_WEBHOOK_URL, TRIAGE_OUTBOUND_WEBHOOK_SECRET. URLs
 come only from settings/env, never from a ticket (no SSRF), and must be https except on loopback (local
-stack, tests).
+stack, tests). Base URLs carry no path, with one exception: Jira's scoped-token gateway
+``https://api.atlassian.com/ex/jira/<cloudId>``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +25,13 @@ from triage.route.destinations.webhook import WebhookDestination
 
 Settings = Mapping[str, Any]
 Env = Mapping[str, str]
+
+# Scoped (service-account) Atlassian tokens must call the gateway, not the site: https://support.atlassian.com/
+# atlassian-account/docs/manage-api-tokens-for-your-atlassian-account/. A cloud id is a UUID.
+ATLASSIAN_GATEWAY = "https://api.atlassian.com"
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_CLOUD_ID = re.compile(_UUID)
+_JIRA_GATEWAY_PATH = re.compile(rf"/ex/jira/{_UUID}/?", re.IGNORECASE)
 
 
 def _secret(settings: Settings, env: Env, key: str, default_env: str) -> str:
@@ -49,8 +58,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_url(url: str, what: str, *, base: bool) -> str:
-    """Reject non-https (except loopback), embedded credentials and, for base URLs, paths/queries."""
+def check_url(url: str, what: str, *, base: bool, path: re.Pattern[str] | None = None) -> str:
+    """Reject non-https (except loopback), embedded credentials and, for base URLs, queries and any path but
+    one that fully matches ``path``."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
@@ -59,7 +69,8 @@ def check_url(url: str, what: str, *, base: bool) -> str:
         raise DestinationConfigError(f"{what} must use https")
     if parts.username or parts.password:
         raise DestinationConfigError(f"{what} must not embed credentials")
-    if base and (parts.query or parts.fragment or parts.path not in ("", "/")):
+    bare = parts.path in ("", "/") or (path is not None and path.fullmatch(parts.path) is not None)
+    if base and (parts.query or parts.fragment or not bare):
         raise DestinationConfigError(f"{what} must be a bare base URL such as https://example.atlassian.net")
     return url.rstrip("/") if base else url
 
@@ -81,6 +92,47 @@ def _optional_int(settings: Settings, key: str) -> int | None:
         raise DestinationConfigError(f"'{key}' must be an integer") from None
 
 
+def _optional_seconds(settings: Settings, key: str) -> float | None:
+    value = settings.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise DestinationConfigError(f"'{key}' must be a number of seconds") from None
+    if not 0 <= seconds <= 3600:
+        raise DestinationConfigError(f"'{key}' must be between 0 and 3600 seconds")
+    return seconds
+
+
+def _search_lag(settings: Settings) -> dict[str, float]:
+    """``search_lag_s`` for a searchable destination, when settings override the adapter's default."""
+    lag = _optional_seconds(settings, "search_lag_seconds")
+    return {} if lag is None else {"search_lag_s": lag}
+
+
+def _jira_api_base(settings: Settings, env: Env) -> str | None:
+    """Where Jira REST calls go when not to the site: ``cloud_id`` (the gateway for that cloud) or an explicit
+    ``api_base_url`` that must be the gateway shape (or loopback, for the local stub)."""
+    cloud_id = str(settings.get("cloud_id") or env.get("JIRA_CLOUD_ID", "")).strip().lower()
+    api_base = str(settings.get("api_base_url") or env.get("JIRA_API_BASE_URL", "")).strip()
+    if cloud_id and api_base:
+        raise DestinationConfigError("jira: set either 'cloud_id' or 'api_base_url', not both")
+    if cloud_id:
+        if not _CLOUD_ID.fullmatch(cloud_id):
+            raise DestinationConfigError("jira 'cloud_id' must be a UUID (see <site>/_edge/tenant_info)")
+        return f"{ATLASSIAN_GATEWAY}/ex/jira/{cloud_id}"
+    if not api_base:
+        return None
+    url = check_url(api_base, "Jira api_base_url", base=True, path=_JIRA_GATEWAY_PATH)
+    parts = urlsplit(url)
+    if parts.path and parts.hostname != "api.atlassian.com" and not _is_loopback(parts.hostname or ""):
+        raise DestinationConfigError(
+            "Jira api_base_url with a path must be https://api.atlassian.com/ex/jira/<cloudId>"
+        )
+    return url
+
+
 def _jira(settings: Settings, env: Env) -> Destination:
     base_url = check_url(
         _value(settings, env, "base_url", "JIRA_BASE_URL", "Jira base URL"), "Jira base_url", base=True
@@ -100,6 +152,8 @@ def _jira(settings: Settings, env: Env) -> Destination:
         priority_map=priority_map,
         set_priority=bool(settings.get("set_priority", True)),
         http=_http(settings),
+        api_base_url=_jira_api_base(settings, env),
+        **_search_lag(settings),
     )
 
 
@@ -118,6 +172,7 @@ def _freshservice(settings: Settings, env: Env) -> Destination:
         triage_id_field=settings.get("triage_id_field") or None,
         custom_fields=dict(settings.get("custom_fields") or {}),
         http=_http(settings),
+        **_search_lag(settings),
     )
 
 

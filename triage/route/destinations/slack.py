@@ -4,6 +4,13 @@ Success is HTTP 200 with the body ``ok``; errors are short strings (``invalid_pa
 ``no_service`` 404, ``channel_not_found`` 404, ``action_prohibited`` 403, ``channel_is_archived`` 410,
 ``rollup_error`` 500). The webhook URL is the credential, so it is redacted from every error. No requester
 email reaches Slack. Incoming webhooks cannot be queried, so find_existing always returns None.
+
+Requester text never becomes markup: in mrkdwn text Slack's three control characters ``&``, ``<``, ``>`` are
+escaped (https://docs.slack.dev/messaging/formatting-message-text/), so no ``<!channel>``, ``<@U…>`` or
+``<url|label>`` can be formed, and the payload never sets ``link_names`` or ``parse: full``, without which
+Slack does not turn a literal ``@here`` / ``@channel`` / ``@user`` into a mention
+(https://github.com/slackhq/slack-api-docs/blob/master/page_formatting.md, "Parsing modes"). The header is
+``plain_text``, which Slack does not parse at all.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ def slack_detail(response: requests.Response) -> str:
 class SlackDestination:
     webhook_url: str
     http: HttpSettings = field(default_factory=HttpSettings)
+    search_lag_s: float = field(default=0.0, init=False)  # nothing to search: webhooks cannot be queried
     system: str = field(default="slack", init=False)
 
     def __post_init__(self) -> None:
