@@ -16,6 +16,7 @@ from triage.errors import PermanentError, RetryableError, TriageError
 from triage.states import FailureReason
 
 PRIORITIES = ("low", "medium", "high", "critical")
+REASON_MAX = 2_000
 
 # Our ticket id ends up in Jira labels, Freshservice tags and JQL / filter query strings. Restricting its
 # alphabet keeps those queries injection-free without per-destination escaping rules.
@@ -123,6 +124,20 @@ def require_safe_id(ticket: OutboundTicket, system: str) -> str:
 def triage_label(ticket_id: str) -> str:
     """The per-ticket label/tag every queryable destination carries, used by find_existing."""
     return f"triage-{ticket_id}"
+
+
+def ticket_facts(ticket: OutboundTicket) -> list[str]:
+    """The triage facts every human-facing destination shows under the requester's text, one per line."""
+    team = f" / {ticket.team}" if ticket.team else ""
+    facts = [
+        f"Triage ID: {ticket.ticket_id}",
+        f"Department: {ticket.department}{team}",
+        f"Confidence: {format_confidence(ticket.confidence)}",
+    ]
+    if ticket.reason:
+        # One line: a reason of many newlines would otherwise blow a document up with line breaks.
+        facts.append(f"Reason: {' '.join(ticket.reason.split())[:REASON_MAX]}")
+    return facts
 
 
 def format_confidence(confidence: float | None) -> str:

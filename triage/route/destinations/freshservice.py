@@ -26,8 +26,8 @@ from triage.route.destinations.base import (
     Delivery,
     OutboundTicket,
     TransientDeliveryError,
-    format_confidence,
     require_safe_id,
+    ticket_facts,
     triage_label,
 )
 from triage.route.destinations.http import (
@@ -107,14 +107,7 @@ class FreshserviceDestination:
         def esc(text: str) -> str:
             return html.escape(text).replace("\n", "<br>")
 
-        team = f" / {ticket.team}" if ticket.team else ""
-        meta = [
-            f"Triage ID: {ticket.ticket_id}",
-            f"Department: {ticket.department}{team}",
-            f"Confidence: {format_confidence(ticket.confidence)}",
-        ]
-        if ticket.reason:
-            meta.append(f"Reason: {ticket.reason}")
+        meta = ticket_facts(ticket)
         return (
             f"<div>{esc(ticket.description.strip())}</div><hr><div>{'<br>'.join(esc(m) for m in meta)}</div>"
         )

@@ -32,8 +32,8 @@ from triage.route.destinations.base import (
     Delivery,
     OutboundTicket,
     TransientDeliveryError,
-    format_confidence,
     require_safe_id,
+    ticket_facts,
     triage_label,
 )
 from triage.route.destinations.http import (
@@ -55,7 +55,6 @@ DESCRIPTION_MAX = 30_000  # characters of requester text we start from before fi
 # Jira's text fields hold 32,767 characters (JRACLOUD-68949); we keep the serialised ADF under that, since a
 # document of many short lines is much larger than its text.
 ADF_MAX_CHARS = 32_000
-REASON_MAX = 2_000
 # The search usually catches up within seconds (search-and-reconcile guide above); 10 s leaves headroom.
 DEFAULT_SEARCH_LAG_S = 10.0
 # C0 controls other than tab and newline have no place in a document and risk INVALID_INPUT.
@@ -117,17 +116,7 @@ def adf_bullets(items: list[str]) -> dict[str, Any]:
 
 
 def _metadata(ticket: OutboundTicket) -> list[str]:
-    team = f" / {ticket.team}" if ticket.team else ""
-    items = [
-        f"Triage ID: {ticket.ticket_id}",
-        f"Department: {ticket.department}{team}",
-        f"Confidence: {format_confidence(ticket.confidence)}",
-    ]
-    if ticket.reason:
-        # One line: a reason of many newlines would otherwise blow the document up with hard breaks.
-        items.append(f"Reason: {_clip(' '.join(ticket.reason.split()), REASON_MAX)}")
-    items.append(f"Requester: {ticket.email}")
-    return items
+    return [*ticket_facts(ticket), f"Requester: {ticket.email}"]
 
 
 def adf_description(ticket: OutboundTicket, limit: int = DESCRIPTION_MAX) -> dict[str, Any]:
