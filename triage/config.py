@@ -41,14 +41,63 @@ class Thresholds(_Strict):
     stuck_after_seconds: dict[str, int] = Field(default_factory=dict)
 
 
+class Thinking(_Strict):
+    """How much a model may think before it answers: a token `budget` (Gemini 2.5) or a `level` (3.x).
+
+    The API rejects a request carrying both (https://ai.google.dev/gemini-api/docs/thinking).
+    """
+
+    budget: int | None = Field(None, ge=-1)  # -1: the model decides; 0: off, where the model allows it
+    level: Literal["minimal", "low", "medium", "high"] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Thinking:
+        if (self.budget is None) == (self.level is None):
+            raise ValueError("set exactly one of budget or level")
+        return self
+
+
+class ModelFamily(_Strict):
+    """Generation settings for the models whose id starts with `prefix` (the longest matching one wins)."""
+
+    prefix: str = Field(min_length=1)
+    thinking: Thinking | None = None  # None: send no thinking configuration
+    temperature: float | None = Field(None, ge=0, le=2)  # None: send none, the model's default applies
+
+
 class LLMConfig(_Strict):
-    model: str = "gemini-2.5-flash-lite"
-    temperature: float = Field(0.0, ge=0, le=2)
+    # No default on purpose: config/triage.yaml is the one place that names the default model.
+    model: str = Field(min_length=1)
+    # For a model no family matches; None: the API default.
+    temperature: float | None = Field(None, ge=0, le=2)
     max_output_tokens: int = Field(256, gt=0)
     timeout_s: float = Field(20, gt=0)
     max_attempts: int = Field(4, ge=1)
     retry_budget_s: float = Field(45, gt=0)
     daily_budget_usd: float = Field(20.0, ge=0)
+    families: tuple[ModelFamily, ...] = ()
+
+    @model_validator(mode="after")
+    def _prefixes_unique(self) -> LLMConfig:
+        prefixes = [family.prefix for family in self.families]
+        duplicates = sorted({p for p in prefixes if prefixes.count(p) > 1})
+        if duplicates:
+            raise ValueError(f"families: prefix listed twice: {', '.join(duplicates)}")
+        return self
+
+    def family(self) -> ModelFamily | None:
+        """The family of `model`: the longest matching prefix, so `gemini-2.5-flash-lite` beats
+        `gemini-2.5-flash` whatever the order in the file."""
+        matches = [f for f in self.families if self.model.startswith(f.prefix)]
+        return max(matches, key=lambda f: len(f.prefix), default=None)
+
+    def thinking(self) -> Thinking | None:
+        family = self.family()
+        return family.thinking if family else None
+
+    def effective_temperature(self) -> float | None:
+        family = self.family()
+        return family.temperature if family else self.temperature
 
 
 class ClassifierConfig(_Strict):
@@ -56,13 +105,13 @@ class ClassifierConfig(_Strict):
     # None: the threshold the local model was calibrated for (its metadata), else 0.9.
     hybrid_threshold: float | None = Field(None, ge=0, le=1)
     cache_ttl_hours: float = Field(168, ge=0)
-    llm: LLMConfig = LLMConfig()
+    llm: LLMConfig
 
 
 class TriageConfig(_Strict):
     departments: dict[str, Department] = Field(min_length=1)
     thresholds: Thresholds = Thresholds()
-    classifier: ClassifierConfig = ClassifierConfig()
+    classifier: ClassifierConfig
 
     def team_or_default(self, department: str, team: str | None) -> str:
         teams = self.departments[department].teams

@@ -113,7 +113,7 @@ CONFIDENCE = Family(
 LLM_REQUESTS = Family(
     "triage_llm_requests_total",
     Kind.COUNTER,
-    "LLM calls by outcome (ok, invalid, error, timeout, rate_limited).",
+    "LLM calls by outcome (ok, invalid, truncated, error, timeout, rate_limited).",
     ("model", "outcome"),
 )
 LLM_TOKENS = Family(

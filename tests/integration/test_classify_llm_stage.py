@@ -81,3 +81,25 @@ def test_llm_classification_stores_tokens_cost_and_price_version_and_counts_them
     assert counter(db, "triage_llm_cost_usd", model) == pytest.approx(before["cost"] + call["cost_usd"])
     assert spent_on(db, today(), 4) == pytest.approx(spent_before + call["cost_usd"])
     assert "john.doe@company.com" not in stub.requests[-1].text
+
+
+def test_an_answer_cut_at_the_output_cap_is_counted_as_truncated_with_its_tokens_and_cost(classify, db, stub):
+    store = TicketStore(db, shards=4)
+    ticket_id = secrets.token_hex(16)
+    seed = {**SEED, "title": f"Printer jammed on floor {ticket_id[:6]}"}  # a text the cache has not seen
+    store.create(new_ticket_doc(TicketIn.model_validate(seed), ticket_id, utcnow()))
+    model = f"model={MODEL}"
+    before = {
+        outcome: counter(db, "triage_llm_requests", f"{model}|outcome={outcome}")
+        for outcome in ("truncated", "invalid")
+    }
+    cost_before = counter(db, "triage_llm_cost_usd", model)
+    stub.malformed_next(1)  # half an answer, finishReason MAX_TOKENS
+    assert push(classify, ticket_id).status_code < 300
+    ticket = store.get(ticket_id)
+    assert ticket["classification"]["classifier"] == "fallback"
+    [call] = ticket["llm"]
+    assert call["outcome"] == "truncated" and call["tokens"]["output"] > 0 and call["cost_usd"] > 0
+    assert counter(db, "triage_llm_requests", f"{model}|outcome=truncated") == before["truncated"] + 1
+    assert counter(db, "triage_llm_requests", f"{model}|outcome=invalid") == before["invalid"]
+    assert counter(db, "triage_llm_cost_usd", model) == pytest.approx(cost_before + call["cost_usd"])

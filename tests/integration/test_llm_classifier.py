@@ -66,7 +66,9 @@ def test_good_answer_is_validated_priced_and_sent_with_the_taxonomy_schema(gemin
     config = request.json["generationConfig"]
     assert config["responseMimeType"] == "application/json"
     assert config["responseSchema"]["properties"]["department"]["enum"] == list(CONFIG.triage.departments)
-    assert config["temperature"] == LLM.temperature and config["maxOutputTokens"] == LLM.max_output_tokens
+    assert config["maxOutputTokens"] == LLM.max_output_tokens
+    # The default model is a Gemini 3: lowest thinking level, and the API's default temperature.
+    assert config["thinkingConfig"] == {"thinking_level": "MINIMAL"} and "temperature" not in config
 
 
 def test_prompt_carries_no_email_and_fences_the_ticket(gemini, stub):
@@ -94,18 +96,20 @@ def test_prompt_injection_cannot_escape_the_fence_or_the_taxonomy(gemini, stub, 
     assert result.decided_by == Decider.FALLBACK and result.llm_calls[0].outcome == "invalid"
 
 
-@pytest.mark.parametrize("fault", ["out_of_taxonomy_next", "malformed_next"])
-def test_unusable_answer_is_a_failed_call_and_falls_back_to_local(gemini, stub, local, fault):
+@pytest.mark.parametrize(
+    ("fault", "outcome"), [("out_of_taxonomy_next", "invalid"), ("malformed_next", "truncated")]
+)
+def test_unusable_answer_is_a_failed_call_and_falls_back_to_local(gemini, stub, local, fault, outcome):
     getattr(stub, fault)(1)
     result = Engine(local, mode="llm", llm=gemini).classify(VPN)
     assert result.decided_by == Decider.FALLBACK
-    assert result.llm_calls[0].outcome == "invalid"
+    assert result.llm_calls[0].outcome == outcome
     assert result.llm_calls[0].input_tokens > 0  # billed all the same
     assert len(stub.requests) == 1
 
 
 def test_429_waits_for_retry_after_then_succeeds(gemini, stub):
-    stub.rate_limit_next(1, retry_after=3)
+    stub.rate_limit_next(1, retry_after=3)  # RetryInfo "3s" in the body, as Gemini sends it
     result = gemini.classify(VPN)
     assert result.llm_calls[0].attempts == 2
     assert gemini.sleeps and gemini.sleeps[0] >= 3
@@ -136,7 +140,8 @@ def test_retry_after_beyond_the_budget_is_not_waited_for(gemini, stub):
 def test_timeout_is_retried_and_reported_as_timeout(stub, local):
     stub.reset()
     client = build_client("test-key", stub.url, timeout_s=0.3)
-    llm = LLM.model_copy(update={"max_attempts": 2})
+    # Each attempt's timeout comes from the config (clamped to the budget), not from the client.
+    llm = LLM.model_copy(update={"max_attempts": 2, "timeout_s": 0.3})
     classifier = GeminiClassifier(client, CONFIG.triage, llm, PRICES, sleep=Sleeps())
     stub.timeout_next(2, seconds=1.0)
     result = Engine(local, mode="llm", llm=classifier).classify(VPN)

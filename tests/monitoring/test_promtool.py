@@ -61,7 +61,14 @@ LABEL_VALUES: dict[tuple[str, str], set[str]] = {
     ("triage_tickets", "status"): STATUSES,
     ("triage_tickets_stuck", "status"): STATUSES,
     ("triage_tickets_classified_total", "classifier"): {"llm", "local", "cache", "fallback"},
-    ("triage_llm_requests_total", "outcome"): {"ok", "invalid", "error", "timeout", "rate_limited"},
+    ("triage_llm_requests_total", "outcome"): {
+        "ok",
+        "invalid",
+        "truncated",
+        "error",
+        "timeout",
+        "rate_limited",
+    },
     ("triage_llm_tokens_total", "type"): {"input", "output", "thinking", "cached"},
     ("triage_tickets_failed_total", "stage"): {"intake", "classify", "route", "review"},
     ("triage_tickets_failed_total", "reason"): {

@@ -71,3 +71,16 @@ def test_histogram_and_counter_apis_are_not_interchangeable():
         CounterUpdate().inc(m.STAGE_DURATION, {"stage": "route"})
     with pytest.raises(TypeError):
         CounterUpdate().observe(m.TICKETS_RECEIVED, None, 1.0)
+
+
+def test_a_billed_call_without_a_price_is_counted_unpriced_whatever_its_outcome() -> None:
+    from triage.classify.base import LLMUsage
+    from triage.stages.classify import llm_call_counters
+
+    def unpriced(usage: LLMUsage) -> bool:
+        return "triage_llm_unpriced_requests" in llm_call_counters(usage).as_increments()
+
+    assert unpriced(LLMUsage("m", input_tokens=40, output_tokens=8, outcome="ok"))
+    assert unpriced(LLMUsage("m", input_tokens=40, thinking_tokens=250, outcome="truncated"))
+    assert not unpriced(LLMUsage("m", outcome="rate_limited"))  # refused: nothing billed
+    assert not unpriced(LLMUsage("m", input_tokens=40, output_tokens=8, cost_usd=0.0001))

@@ -737,7 +737,11 @@ def test_gemini_structured_output_via_sdk(gemini: GeminiStub) -> None:
     assert resp.parsed.team is Team.PAYABLES
     usage = resp.usage_metadata
     assert usage.prompt_token_count == len("Classify the ticket.\n" + prompt) // 4
-    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+    # gemini-2.5-flash thinks by default; with no output cap its thoughts do not cut the answer.
+    assert usage.thoughts_token_count == gemini.default_thoughts
+    assert usage.total_token_count == (
+        usage.prompt_token_count + usage.candidates_token_count + usage.thoughts_token_count
+    )
     assert resp.model_version == "gemini-stub-001" and resp.response_id
     rec = gemini.requests[-1]
     assert rec.path == "/v1/models/gemini-2.5-flash:generateContent" and rec.headers["x-goog-api-key"] == "k"

@@ -3,6 +3,17 @@
 The prompt is compact (the taxonomy once, in the system instruction) and carries no email address; the
 ticket is fenced as data so instructions inside it cannot change the task, and whatever comes back is
 validated against the taxonomy again: an answer outside it is a failed call, never a routing decision.
+
+What the real API does that shapes this module (each modelled by devstack/stubs/gemini.py):
+
+* Thinking models (2.5 Flash/Pro, 3.x) spend thought tokens out of `maxOutputTokens` unless told not to,
+  so each model family gets the thinking configuration of config/triage.yaml; an answer cut by the cap
+  (finishReason MAX_TOKENS) is the outcome `truncated`, not `invalid`.
+  https://ai.google.dev/gemini-api/docs/thinking
+* A 429 RESOURCE_EXHAUSTED names its wait in the body (`google.rpc.RetryInfo.retryDelay`, e.g. "58s"),
+  not in a Retry-After header; a wait beyond the retry budget ends the call at once (local fallback).
+  https://ai.google.dev/gemini-api/docs/rate-limits, https://github.com/googleapis/python-genai/issues/1875
+* Each attempt's HTTP timeout is clamped to what is left of the retry budget.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from triage.classify.base import Classification, Decider, LLMUsage, TicketText
-from triage.config import LLMConfig, TriageConfig
+from triage.config import LLMConfig, Thinking, TriageConfig
 from triage.pricing import PriceTable, Tokens, cost_usd
 from triage.retrying import RetryPolicy, call_with_retries
 
@@ -126,13 +137,50 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, _http_errors()[0])  # timeouts, refused or reset connections
 
 
-def retry_after(exc: BaseException) -> float | None:
+RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
+
+
+def parse_duration(value: Any) -> float | None:
+    """A protobuf Duration in its JSON form ("58s", "0.300s"), or {"seconds", "nanos"}; None if neither."""
+    if isinstance(value, dict):
+        try:
+            return float(value.get("seconds") or 0) + float(value.get("nanos") or 0) / 1e9
+        except (TypeError, ValueError):
+            return None
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    return float(match.group(1)) if match else None
+
+
+def retry_info_delay(exc: BaseException) -> float | None:
+    """`retryDelay` of the RetryInfo detail in a Google error body. google-genai keeps the parsed body in
+    `APIError.details`, as `{"error": {...}}` or as its inner object."""
+    body = getattr(exc, "details", None)
+    error = body.get("error", body) if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and detail.get("@type") == RETRY_INFO:
+            return parse_duration(detail.get("retryDelay"))
+    return None
+
+
+def _retry_after_header(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     value = getattr(response, "headers", {}).get("retry-after") if response is not None else None
     try:
         return float(value) if value else None
     except ValueError:
         return None
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The server's requested wait: Gemini's RetryInfo, else a Retry-After header (a proxy in front)."""
+    delay = retry_info_delay(exc)
+    if delay is None:
+        return _retry_after_header(exc)
+    # The API truncates retryDelay to whole seconds ("58s" while its message says 58.93 s,
+    # https://github.com/googleapis/python-genai/pull/2114): a whole number may be up to a second short.
+    return delay + 1.0 if delay.is_integer() else delay
 
 
 def outcome_of(exc: BaseException) -> str:
@@ -144,6 +192,26 @@ def outcome_of(exc: BaseException) -> str:
     return "error"
 
 
+def thinking_config(thinking: Thinking | None) -> Any:
+    """google-genai's ThinkingConfig for the configured family setting (None: send none)."""
+    if thinking is None:
+        return None
+    from google.genai import types
+
+    if thinking.level is not None:
+        return types.ThinkingConfig(thinking_level=types.ThinkingLevel(thinking.level.upper()))
+    return types.ThinkingConfig(thinking_budget=thinking.budget)
+
+
+def was_cut_off(response: Any) -> bool:
+    """The answer stopped at maxOutputTokens (thoughts count against it), so what text there is, if any,
+    is a fragment."""
+    from google.genai import types
+
+    candidates = getattr(response, "candidates", None) or []
+    return bool(candidates) and candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
+
+
 class GeminiClassifier:
     def __init__(
         self,
@@ -152,8 +220,10 @@ class GeminiClassifier:
         llm: LLMConfig,
         prices: PriceTable,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.client, self.taxonomy, self.llm, self.prices, self.sleep = client, taxonomy, llm, prices, sleep
+        self.client, self.taxonomy, self.llm, self.prices = client, taxonomy, llm, prices
+        self.sleep, self.clock = sleep, clock
         self.policy = RetryPolicy(max_attempts=llm.max_attempts, total_budget=llm.retry_budget_s)
 
     @cached_property
@@ -162,23 +232,37 @@ class GeminiClassifier:
 
         return types.GenerateContentConfig(
             system_instruction=system_instruction(self.taxonomy),
-            temperature=self.llm.temperature,
+            temperature=self.llm.effective_temperature(),
             max_output_tokens=self.llm.max_output_tokens,
+            thinking_config=thinking_config(self.llm.thinking()),
             response_mime_type="application/json",
             response_schema=response_schema(self.taxonomy),
             # No tools are declared; turning AFC off skips its per-call bookkeeping and log line.
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
 
+    def attempt_config(self, deadline: float) -> Any:
+        """The generation config with an HTTP timeout that ends by the retry budget's deadline: a slow
+        attempt must not outlive the budget (and, with it, the function's own timeout)."""
+        from google.genai import types
+
+        left = min(self.llm.timeout_s, deadline - self.clock())
+        # google-genai treats a timeout of 0 as none at all, so a spent budget still gets 1 ms.
+        timeout_ms = max(1, int(left * 1000))
+        return self.generation_config.model_copy(
+            update={"http_options": types.HttpOptions(timeout=timeout_ms)}
+        )
+
     def classify(self, ticket: TicketText) -> Classification:
         attempts = 0
-        started = time.monotonic()
+        started = self.clock()
+        deadline = started + self.llm.retry_budget_s
 
         def attempt() -> Any:
             nonlocal attempts
             attempts += 1
             return self.client.models.generate_content(
-                model=self.llm.model, contents=user_prompt(ticket), config=self.generation_config
+                model=self.llm.model, contents=user_prompt(ticket), config=self.attempt_config(deadline)
             )
 
         try:
@@ -188,21 +272,23 @@ class GeminiClassifier:
                 retry_after=retry_after,
                 policy=self.policy,
                 sleep=self.sleep,
+                clock=self.clock,
                 what="gemini",
             )
         except Exception as exc:
             usage = LLMUsage(
-                self.llm.model,
-                outcome=outcome_of(exc),
-                attempts=attempts,
-                latency_s=time.monotonic() - started,
+                self.llm.model, outcome=outcome_of(exc), attempts=attempts, latency_s=self.clock() - started
             )
             raise LLMFailure(usage, f"{type(exc).__name__}: {exc}") from exc
-        usage = self.usage(response, attempts, time.monotonic() - started)
+        usage = self.usage(response, attempts, self.clock() - started)
+        return self.decide(response, usage)
+
+    def decide(self, response: Any, usage: LLMUsage) -> Classification:
         try:
             department, team, confidence, reason = parse_answer(response.text, self.taxonomy)
         except InvalidAnswer as exc:
-            raise LLMFailure(replace(usage, outcome="invalid"), str(exc)) from exc
+            outcome = "truncated" if was_cut_off(response) else "invalid"
+            raise LLMFailure(replace(usage, outcome=outcome), f"{outcome}: {exc}") from exc
         return Classification(department, team, confidence, Decider.LLM, reason, self.llm.model, (usage,))
 
     def usage(self, response: Any, attempts: int, latency_s: float) -> LLMUsage:

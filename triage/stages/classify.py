@@ -108,6 +108,7 @@ def llm_call_counters(call: LLMUsage) -> CounterUpdate:
             counters.inc(m.LLM_TOKENS, {**model, "type": kind}, tokens)
     if call.cost_usd is not None:
         counters.inc(m.LLM_COST, model, call.cost_usd)
-    elif call.outcome == "ok":
+    elif call.input_tokens or call.output_tokens or call.thinking_tokens:
+        # Billed (an answer, cut off or not) but not priced: its cost is unknown, not zero.
         counters.inc(m.LLM_UNPRICED, model)
     return counters

@@ -43,7 +43,6 @@ functions = {
 
 classifier = {
   daily_budget_usd = 1
-  gemini_model     = "gemini-2.5-flash"
   mode             = "hybrid"
 }
 

@@ -44,7 +44,6 @@ functions = {
 
 classifier = {
   daily_budget_usd = 20
-  gemini_model     = "gemini-2.5-flash"
   mode             = "hybrid"
 }
 

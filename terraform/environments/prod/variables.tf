@@ -3,7 +3,7 @@
 # dist/deploy.tfvars.json (make package): pass it with -var-file.
 
 variable "classifier" {
-  description = "Classifier mode (local, llm, hybrid), Gemini model and daily LLM budget in USD."
+  description = "Classifier mode (local, llm, hybrid), daily LLM budget in USD, and gemini_model only to override config/triage.yaml's default model."
   type = object({
     daily_budget_usd = optional(number)
     gemini_model     = optional(string)

@@ -110,11 +110,16 @@ module "classify" {
   }
   sizing           = var.functions.classify
   ingress_settings = "ALLOW_INTERNAL_ONLY"
-  environment_variables = merge(local.common_env, {
-    GEMINI_MODEL                = var.classifier.gemini_model
-    TRIAGE_CLASSIFIER_MODE      = var.classifier.mode
-    TRIAGE_LLM_DAILY_BUDGET_USD = tostring(var.classifier.daily_budget_usd)
-  }, var.functions.classify.env)
+  environment_variables = merge(
+    local.common_env,
+    {
+      TRIAGE_CLASSIFIER_MODE      = var.classifier.mode
+      TRIAGE_LLM_DAILY_BUDGET_USD = tostring(var.classifier.daily_budget_usd)
+    },
+    # Set only to override: config/triage.yaml is the one place that names the default model.
+    { for name, value in { GEMINI_MODEL = var.classifier.gemini_model } : name => value if value != null },
+    var.functions.classify.env
+  )
   secret_environment_variables = local.secret_env.classify
   project_roles                = ["roles/datastore.user"]
   invokers = {

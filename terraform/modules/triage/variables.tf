@@ -1,8 +1,8 @@
 variable "classifier" {
-  description = "Classifier behaviour: mode (local, llm or hybrid), Gemini model id and the daily LLM budget in USD."
+  description = "Classifier behaviour: mode (local, llm or hybrid), the daily LLM budget in USD and, only to override config/triage.yaml's default model, a Gemini model id (null: GEMINI_MODEL is not set)."
   type = object({
     daily_budget_usd = optional(number, 5)
-    gemini_model     = optional(string, "gemini-2.5-flash")
+    gemini_model     = optional(string)
     mode             = optional(string, "hybrid")
   })
   default  = {}
