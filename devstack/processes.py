@@ -78,6 +78,14 @@ class Child:
         except OSError:
             return ""
 
+    def kill(self) -> None:
+        """SIGKILL the whole group at once, as a crashed or preempted instance dies (fault tests)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(self.process.pid), signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.stop()
+
     def stop(self, grace_s: float = 5.0) -> None:
         if self.process is None:
             return

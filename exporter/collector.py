@@ -83,6 +83,8 @@ def count_pending(db: Any, thresholds: Mapping[str, int], shards: int, now: date
     limits = {status: timedelta(seconds=s) for status, s in thresholds.items() if not is_final(status)}
     stuck, deferred = dict.fromkeys(limits, 0), 0
     for entry in read_pending(db, shards, READ_TIMEOUT_S):
+        if "status" not in entry:
+            continue  # a stray reconciler mark of a finished ticket; the reconciler removes it
         not_before = entry.get("not_before")
         if not_before is not None and not_before > now:
             deferred += 1
@@ -176,6 +178,7 @@ ZERO_FILLED: dict[str, list[tuple[str, ...]]] = {
         (stage.value, reason.value) for stage, reasons in FAILURES.items() for reason in reasons
     ],
     m.DEAD_LETTERS.name: [(st.value,) for st in (Stage.CLASSIFY, Stage.ROUTE)],
+    m.RECONCILED.name: [("classify", "stale"), ("route", "stale"), ("route", "due")],
 }
 
 

@@ -39,6 +39,9 @@ class Department(_Strict):
 class Thresholds(_Strict):
     review_confidence: float = Field(0.45, ge=0, le=1)
     stuck_after_seconds: dict[str, int] = Field(default_factory=dict)
+    # The reconciler hands a ticket on again once it sat this long in received/classified, or this long
+    # after it last did so: longer than a delivery's retries, shorter than stuck_after_seconds.
+    hand_on_after_seconds: int = Field(120, ge=1)
 
 
 class Thinking(_Strict):

@@ -74,6 +74,13 @@ REVIEW_NOTIFY_FAILED = Family(
     "ticket waits in review all the same.",
     ("system",),
 )
+RECONCILED = Family(
+    "triage_reconciler_handed_on_total",
+    Kind.COUNTER,
+    "Tickets the reconciler handed to a stage again: a parked delivery whose time had come (due), or a "
+    "ticket that made no progress for hand_on_after_seconds (stale).",
+    ("stage", "reason"),
+)
 DEAD_LETTERS = Family(
     "triage_dead_letter_messages_total",
     Kind.COUNTER,
@@ -148,6 +155,7 @@ STORED_FAMILIES: tuple[Family, ...] = (
     TICKETS_FAILED,
     DELIVERIES_DEFERRED,
     REVIEW_NOTIFY_FAILED,
+    RECONCILED,
     DEAD_LETTERS,
     REVIEW_CORRECTIONS,
     TICKETS_BY_STATUS,

@@ -243,7 +243,12 @@ class TicketStore:
             DELETE_FIELD
             if is_final(status)
             # A new state starts undeferred: a merge would otherwise keep the old state's not_before.
-            else {"status": status.value, "since": since, "not_before": DELETE_FIELD}
+            else {
+                "status": status.value,
+                "since": since,
+                "not_before": DELETE_FIELD,
+                "handed_on_at": DELETE_FIELD,
+            }
         )
         batch.set(self._pending_ref(ticket_id), {"tickets": {ticket_id: entry}}, merge=True)
 
@@ -359,6 +364,22 @@ class TicketStore:
                 continue
             return True
         raise gexc.Aborted(f"ticket {ticket_id}: too many concurrent updates")
+
+    def mark_handed_on(self, ticket_ids: list[str], at: datetime, counters: CounterUpdate) -> None:
+        """Notes on the pending index when the reconciler last handed these tickets on (one commit)."""
+        batch = self.db.batch()
+        for ticket_id in ticket_ids:
+            entry = {"tickets": {ticket_id: {"handed_on_at": at}}}
+            batch.set(self._pending_ref(ticket_id), entry, merge=True)
+        counters.write_to(batch, self.db, self.shards, self.rng)
+        batch.commit()
+
+    def forget_pending(self, ticket_ids: list[str]) -> None:
+        """Drops index entries of finished tickets (a stray mark can outlive its ticket's final write)."""
+        batch = self.db.batch()
+        for ticket_id in ticket_ids[:500]:
+            batch.set(self._pending_ref(ticket_id), {"tickets": {ticket_id: DELETE_FIELD}}, merge=True)
+        batch.commit()
 
     def record_error(self, ticket_id: str, stage: Stage, detail: str) -> None:
         """Best effort: remembers why the last attempt failed, so a dead letter can say why it gave up."""

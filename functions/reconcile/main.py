@@ -16,4 +16,4 @@ def reconcile(request: Request) -> tuple:
     if request.method != "POST":
         return {"error": "method_not_allowed", "detail": "POST only"}, 405
     sweep = stage.release_due(runtime())
-    return {"due": sweep.due, "waiting": sweep.waiting}, 200
+    return {"due": sweep.due, "stale": sweep.stale, "waiting": sweep.waiting}, 200

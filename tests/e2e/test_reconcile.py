@@ -3,20 +3,23 @@ the reconcile function, which hands it back to route through the real push subsc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 import yaml
 
+from devstack.processes import port_open
 from devstack.stack import ROOT, Stack
 from devstack.stubs.webhook import WebhookStub
 from devstack.topology import PushPolicy
 from tests.e2e.conftest import get_ticket, logged_outcomes, post_ticket, stack_on
-from tests.helpers import SEED, eventually
+from tests.helpers import SEED, counter, eventually
 
 pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
 WINDOW_S = 12  # longer than the push backoff, so route parks the ticket instead of retrying
+HAND_ON_AFTER_S = 4
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,9 @@ def stack(emulators, project, tmp_path_factory, hook) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
     config_dir = workdir / "config"
     config_dir.mkdir()
-    (config_dir / "triage.yaml").write_text((ROOT / "config/triage.yaml").read_text())
+    triage = yaml.safe_load((ROOT / "config/triage.yaml").read_text())
+    triage["thresholds"].update(review_confidence=0.0, hand_on_after_seconds=HAND_ON_AFTER_S)
+    (config_dir / "triage.yaml").write_text(yaml.safe_dump(triage))
     routing = yaml.safe_load((ROOT / "config/routing.yaml").read_text())
     routing["destinations"]["hook"] = {"system": "webhook", "url": f"{hook.url}/hook"}
     routing["routes"] = [{"department": r["department"], "destination": "hook"} for r in routing["routes"]]
@@ -70,3 +75,20 @@ def test_a_rate_limited_ticket_is_parked_then_routed_when_the_window_passes(stac
     assert view["destination"]["system"] == "webhook" and "delivery_deferred" not in view
     assert len(hook.deliveries) == 1
     assert stack.scheduler is not None and stack.scheduler.runs >= WINDOW_S // 2
+
+
+def test_tickets_stranded_by_a_killed_route_are_handed_on_by_the_reconciler(stack, hook, db):
+    """The emulator drops a push it cannot connect to: without the reconciler these stayed classified."""
+    route = next(child for child in stack.children if child.name == "route")
+    before = counter(db, "triage_reconciler_handed_on", "stage=route|reason=stale")
+    delivered = len(hook.deliveries)
+    route.kill()
+    ids = [post_ticket(stack, {**SEED, "title": f"Printer {i} jams", "priority": "low"}) for i in range(8)]
+    eventually(lambda: all(get_ticket(stack, t)["status"] == "classified" for t in ids), timeout_s=20)
+    time.sleep(HAND_ON_AFTER_S)  # pushes to the dead function fail meanwhile
+    route.start().wait_until(lambda: port_open(stack.ports.route), 30)
+    eventually(
+        lambda: all(get_ticket(stack, t)["status"] == "routed" for t in ids), timeout_s=60, interval_s=0.5
+    )
+    assert len(hook.deliveries) == delivered + len(ids)  # each exactly once
+    assert counter(db, "triage_reconciler_handed_on", "stage=route|reason=stale") >= before + 1

@@ -386,6 +386,8 @@ def _exposition(n: int, scenario: str) -> str:
         sample(metrics.TICKETS_BY_STATUS, 3, status="needs_review")
         histogram(metrics.CONFIDENCE, [0.3, 0.4], classifier="local")
     sample(metrics.TICKETS_DEFERRED, 0)  # always exported, 0 when nothing is parked
+    for stage, reason in (("classify", "stale"), ("route", "stale"), ("route", "due")):
+        sample(metrics.RECONCILED, 0, stage=stage, reason=reason)  # zero-filled by the exporter
     sample(metrics.EXPORTER_UP, 1)
     sample(metrics.EXPORTER_SCRAPE_DURATION, 0.05)
     sample(metrics.EXPORTER_SCRAPE_ERRORS, 0)

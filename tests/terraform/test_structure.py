@@ -156,12 +156,10 @@ def test_every_function_has_its_own_service_account():
 def test_function_service_accounts_get_least_privilege():
     calls = function_calls()
     for name, call in calls.items():
-        # The reconciler only reads the pending index; everything else writes tickets.
-        expected = ["roles/datastore.viewer"] if name == "reconcile" else ["roles/datastore.user"]
-        assert call["project_roles"] == expected, name
+        assert call["project_roles"] == ["roles/datastore.user"], name
     publishers = {name: set(call["publishers"]) for name, call in stage_calls().items()}
     assert publishers == {
-        "stage_classify": {"intake"},
+        "stage_classify": {"intake", "reconcile"},
         "stage_route": {"classify", "intake", "reconcile"},
     }
     for name, call in stage_calls().items():

@@ -27,6 +27,12 @@ def handle(message: TicketMessage, stage: Stage, rt: Runtime, snap: Any) -> str:
         rt.store.count(counted)
         log.warning("dead letter for a ticket that is missing or has moved on; counted only")
         return "dead_letter_ignored"
+    if (ticket.get("delivery_claim") or {}).get("state") == "held":
+        # Every delivery met a claim held by a delivery that may have died mid-call: failing now could
+        # orphan what it created. The claim expires; the reconciler hands the ticket on after that.
+        rt.store.count(counted)
+        log.warning("dead letter for a ticket with a held delivery claim; left to the reconciler")
+        return "dead_letter_claim_held"
     last_error = (ticket.get("last_error") or {}).get("detail")
     detail = f"{stage.value} gave up after {message.delivery_count or 'the maximum'} deliveries"
     if last_error:

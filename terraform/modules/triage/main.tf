@@ -172,7 +172,8 @@ module "stage_classify" {
     maximum_backoff = var.pubsub.maximum_backoff
   }
   publishers = {
-    intake = module.intake.service_account_member
+    intake    = module.intake.service_account_member
+    reconcile = module.reconcile.service_account_member
   }
   depends_on = [google_service_account_iam_member.push_token_creator]
 }

@@ -1,6 +1,7 @@
-# The reconciler hands parked tickets (a destination asked for a wait longer than Pub/Sub's backoff,
-# e.g. a rate-limit window) back to route once their time has passed. Cloud Scheduler calls it every
-# minute with an OIDC token; only the scheduler's identity may invoke it.
+# The reconciler hands unfinished tickets on again: parked ones (a destination asked for a wait longer
+# than Pub/Sub's backoff, e.g. a rate-limit window) once their time has passed, and stale ones (no progress
+# for hand_on_after_seconds: a lost message, a killed instance) to the stage owning their state. Cloud
+# Scheduler calls it every minute with an OIDC token; only the scheduler's identity may invoke it.
 module "reconcile" {
   source                = "../function"
   project_id            = var.project_id
@@ -20,7 +21,8 @@ module "reconcile" {
   ingress_settings             = "ALLOW_INTERNAL_ONLY"
   environment_variables        = merge(local.common_env, var.functions.reconcile.env)
   secret_environment_variables = local.secret_env.reconcile
-  project_roles                = ["roles/datastore.viewer"]
+  # Reads the pending index and notes there when it last handed a ticket on.
+  project_roles = ["roles/datastore.user"]
   invokers = {
     scheduler = google_service_account.scheduler.member
   }
