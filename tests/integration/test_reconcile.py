@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import SEED, counter
+from triage import __main__ as cli
 from triage.config import load_config
 from triage.counters import CounterUpdate
 from triage.events import TicketMessage
@@ -118,3 +120,32 @@ def test_a_dead_letter_behind_a_held_claim_leaves_the_ticket_to_the_reconciler(r
     assert rt.store.get(held)["status"] == "classified"
     release_due(rt, now=utcnow() + EVERY + timedelta(seconds=1))
     assert rt.queue.to(held) == ["triage-route"]
+
+
+def test_operator_show_prints_state_without_the_requester_or_text(rt, capsys):
+    ticket_id = ticket(rt, Status.CLASSIFIED)
+    assert cli.main(["show", ticket_id], rt) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "classified" and shown["next_stage"] == "route"
+    assert [h["status"] for h in shown["history"]] == ["received", "classified"]
+    assert SEED["email"] not in json.dumps(shown) and SEED["description"] not in json.dumps(shown)
+    assert cli.main(["show", "no-such-ticket"], rt) == 1
+
+
+def test_operator_requeue_hands_on_to_the_owning_stage_and_refuses_final_tickets(rt):
+    received, classified = ticket(rt), ticket(rt, Status.CLASSIFIED)
+    assert cli.main(["requeue", received, classified], rt) == 0
+    assert rt.queue.to(received) == ["triage-classify"] and rt.queue.to(classified) == ["triage-route"]
+    rt.store.mark_failed(received, Stage.CLASSIFY, FailureReason.INVALID_TICKET, "test")
+    assert cli.main(["requeue", received], rt) == 1
+    assert rt.queue.to(received) == ["triage-classify"]  # nothing more sent
+
+
+def test_operator_reconcile_dry_run_changes_nothing(rt, capsys):
+    stale = ticket(rt)
+    with_time = utcnow() + EVERY + timedelta(seconds=1)
+    assert release_due(rt, now=with_time, dry_run=True).handed_on.count(stale) == 1
+    assert rt.queue.to(stale) == []
+    assert "handed_on_at" not in dict(read_pending_items(rt.store.db, SHARDS))[stale]
+    assert cli.main(["reconcile", "--dry-run"], rt) == 0
+    assert "would hand on" in capsys.readouterr().err

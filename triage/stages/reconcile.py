@@ -46,12 +46,18 @@ class Sweep:
     orphans: list[str] = field(default_factory=list)
 
 
-def release_due(rt: Runtime, now: datetime | None = None) -> Sweep:
-    """One reconciler run: republishes every parked ticket that is due and every stale one."""
+def release_due(rt: Runtime, now: datetime | None = None, dry_run: bool = False) -> Sweep:
+    """One reconciler run: republishes every parked ticket that is due and every stale one.
+
+    `dry_run`: only report (`handed_on` then lists what a run would hand on); nothing is written or sent.
+    """
     now = now or rt.store.clock()
     every = timedelta(seconds=rt.config.triage.thresholds.hand_on_after_seconds)
     sweep = Sweep()
     work = list(_to_hand_on(rt, now, every, sweep))
+    if dry_run:
+        sweep.handed_on = [ticket_id for ticket_id, _, _ in work]
+        return sweep
     # Marked before publishing: a stage that finishes the ticket at once then deletes the entry after us.
     for start in range(0, len(work), _BATCH):
         chunk = work[start : start + _BATCH]
@@ -88,6 +94,23 @@ def _to_hand_on(
         elif status in OWNER and now - entry["since"] >= every:
             sweep.stale += 1
             yield ticket_id, OWNER[status], "stale"
+
+
+def owner_of(ticket: dict) -> Stage | None:
+    """The stage that moves this ticket on next, or None (final, or waiting for a reviewer)."""
+    status = ticket.get("status")
+    if status == Status.NEEDS_REVIEW.value:
+        return Stage.ROUTE if (ticket.get("review") or {}).get("decision") else None
+    return OWNER.get(status)
+
+
+def requeue(rt: Runtime, ticket_id: str) -> Stage | None:
+    """Hands one ticket to the stage that owns it now (an operator's manual reconcile)."""
+    ticket = rt.store.get(ticket_id)
+    stage = owner_of(ticket) if ticket else None
+    if stage is not None:
+        rt.queue.publish(_topic(rt, stage), ticket_id, None, reconciled="manual")
+    return stage
 
 
 def _topic(rt: Runtime, stage: Stage) -> str:
