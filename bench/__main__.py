@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ("pipeline", "llm_pipeline", "prompt_size", "scrape")
+BENCHMARKS = ("pipeline", "llm_pipeline", "prompt_size", "scrape", "soak")
 
 
 def main() -> None:

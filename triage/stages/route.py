@@ -27,9 +27,11 @@ from triage.states import FailureReason, Stage, Status
 log = logging.getLogger("triage.route")
 
 DELIVERIES = "deliveries"
-# Longer than one invocation's bounded retries (adapters stop within ~20 s), so a held claim older than
-# this belongs to an invocation that died.
-CLAIM_TTL = timedelta(seconds=90)
+# Longer than one invocation's bounded retries (the delivery budget is 20 s, calls clamped to it), so a held
+# claim older than this belongs to an invocation that died (or stalled: its create, if any, is then searched
+# for after the lag bound before anything is created again). Short enough that a redelivery or the
+# reconciler (thresholds.hand_on_after_seconds) takes over soon after a crash.
+CLAIM_TTL = timedelta(seconds=45)
 DEFAULT_CALL_WINDOW = timedelta(seconds=30)
 # A wait this long is not slept through (the instance would idle, billed) nor left to Pub/Sub's backoff
 # (delivery attempts would burn and the ticket be dead-lettered before a long window ends): the ticket is
