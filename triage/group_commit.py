@@ -51,12 +51,18 @@ class GroupCommitter(Generic[T, R]):
                     group.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                results = self._commit_many([item for item, _ in group])
-            except Exception as exc:  # the whole group failed the same way (e.g. Firestore unavailable)
-                results = [exc] * len(group)
-            for (_, future), result in zip(group, results, strict=True):
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[T, Future]]) -> None:
+        """Settles every future of the group, whatever happens: this thread must never die on an error."""
+        try:
+            results = self._commit_many([item for item, _ in group])
+            if len(results) != len(group):
+                raise RuntimeError(f"commit_many returned {len(results)} results for {len(group)} items")
+        except Exception as exc:  # the whole group failed the same way (e.g. Firestore unavailable)
+            results = [exc] * len(group)
+        for (_, future), result in zip(group, results, strict=True):
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -23,6 +24,17 @@ from triage.states import Status
 MAX_BODY_BYTES = 64 * 1024
 MAX_METADATA_BYTES = 8 * 1024
 MAX_IDEMPOTENCY_KEY = 200
+# Nesting of arrays/objects anywhere in a request body, checked before the (recursive) JSON decoder runs:
+# deep enough for any real ticket, shallow enough that nothing downstream recurses far.
+MAX_BODY_DEPTH = 32
+# Firestore stores at most 20 levels of maps in a document and the ticket document itself is one; metadata
+# (itself level 1 here) may nest objects and arrays 10 levels deep, well inside that.
+MAX_METADATA_DEPTH = 10
+MAX_FIELD_NAME_BYTES = 1500  # Firestore's limit on a map key
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Firestore integers are 64-bit
+_RESERVED_KEY = re.compile(r"__.*__", re.DOTALL)  # Firestore reserves such field names
+# A lone surrogate (e.g. from a "\ud800" escape) is not Unicode text: it cannot be encoded as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is the destination's business.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 
@@ -45,6 +57,13 @@ class TicketIn(BaseModel):
     priority: Priority = Priority.MEDIUM
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("title", "description", "email")
+    @classmethod
+    def _unicode_text(cls, value: str) -> str:
+        if _SURROGATE.search(value):
+            raise ValueError(_NOT_UNICODE)
+        return value
+
     @field_validator("email")
     @classmethod
     def _email_shape(cls, value: str) -> str:
@@ -59,9 +78,78 @@ class TicketIn(BaseModel):
             return {}
         if not isinstance(value, dict):
             raise ValueError("must be a JSON object")
+        # Also before serializing (json.dumps recurses): a Python caller may hand in any depth.
+        problem = storage_problem(value)
+        if problem:
+            raise ValueError(problem)
         if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
             raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes when serialized")
         return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # After pydantic's own pass: str_strip_whitespace also strips keys, so " " only becomes "" there.
+        problem = storage_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+_NOT_UNICODE = "must be valid Unicode text (no lone surrogates)"
+
+
+def storage_problem(metadata: dict[Any, Any]) -> str | None:
+    """Why Firestore could not store this metadata object, or None if it can (the first problem found).
+
+    Recursion is bounded by MAX_METADATA_DEPTH whatever the input's depth.
+    """
+    return _container_problem(metadata, depth=1, in_array=False)
+
+
+def _container_problem(value: dict[Any, Any] | list[Any], depth: int, in_array: bool) -> str | None:
+    if depth > MAX_METADATA_DEPTH:
+        return f"must not nest objects or arrays more than {MAX_METADATA_DEPTH} levels deep"
+    if isinstance(value, list):
+        if in_array:
+            return "must not contain an array directly inside an array (Firestore cannot store it)"
+        return next(filter(None, (_value_problem(item, depth, True) for item in value)), None)
+    for key, item in value.items():
+        problem = _key_problem(key) or _value_problem(item, depth, False)
+        if problem:
+            return problem
+    return None
+
+
+def _key_problem(key: Any) -> str | None:
+    if not isinstance(key, str):
+        return "object keys must be strings"
+    if not key:
+        return "object keys must not be empty"
+    if _SURROGATE.search(key):
+        return f"object keys {_NOT_UNICODE}"
+    if _RESERVED_KEY.fullmatch(key):
+        return "object keys must not look like __name__ (reserved by Firestore)"
+    if len(key.encode()) > MAX_FIELD_NAME_BYTES:
+        return f"object keys must be at most {MAX_FIELD_NAME_BYTES} bytes"
+    return None
+
+
+def _value_problem(value: Any, depth: int, in_array: bool) -> str | None:
+    """`depth` is that of the container holding `value`."""
+    if isinstance(value, dict | list):
+        return _container_problem(value, depth + 1, in_array)
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        in_range = INT64_MIN <= value <= INT64_MAX
+        return None if in_range else f"integers must be between {INT64_MIN} and {INT64_MAX}"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "numbers must be finite"
+    if isinstance(value, str):
+        return f"strings {_NOT_UNICODE}" if _SURROGATE.search(value) else None
+    # Only reachable from Python callers: JSON has no other types.
+    return "values must be JSON strings, numbers, booleans, null, arrays or objects"
 
 
 class ReviewIn(BaseModel):

@@ -32,6 +32,8 @@ IDEMPOTENCY_TTL = timedelta(days=7)
 # Another delivery of the same ticket may be committing at the same moment; after this many lost races the
 # state has settled and the caller should look again.
 MAX_COMMIT_RACES = 5
+# A group commit failing like this says nothing about its entries: retrying each alone would only wait longer.
+_UNREACHABLE = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.RetryError, TimeoutError)
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +120,39 @@ class TicketStore:
     def create_many(self, entries: list[tuple[dict[str, Any], str | None]]) -> list[Created | Exception]:
         """One commit for many new tickets (each still all-or-nothing, counted once for all).
 
-        If any of them collides (a repeated idempotency key), each is created on its own instead.
+        One entry can never fail another: an entry the client cannot encode stays out of the commit with its
+        own error, and if the commit fails for any reason but Firestore being unreachable (a repeated
+        idempotency key, or a document Firestore refuses), each is created on its own instead.
         """
         if len(entries) == 1:
             return [self._create_or_error(*entries[0])]
         batch = self.db.batch()
-        for doc, key in entries:
-            self._add_creation(batch, doc, key)
+        errors = self._stage_creations(batch, entries)
+        joined = [entry for n, entry in enumerate(entries) if n not in errors]
+        committed = iter(self._commit_group(batch, joined) if joined else [])
+        return [errors[n] if n in errors else next(committed) for n in range(len(entries))]
+
+    def _stage_creations(
+        self, batch: Any, entries: list[tuple[dict[str, Any], str | None]]
+    ) -> dict[int, Exception]:
+        """Adds each entry's writes to `batch`; returns the errors of those that could not be encoded."""
+        errors: dict[int, Exception] = {}
+        for n, (doc, key) in enumerate(entries):
+            try:
+                self._add_creation(batch, doc, key)
+            except Exception as exc:  # e.g. an integer outside int64: raised before any write was added
+                errors[n] = exc
+        return errors
+
+    def _commit_group(
+        self, batch: Any, entries: list[tuple[dict[str, Any], str | None]]
+    ) -> list[Created | Exception]:
         self._received(len(entries)).write_to(batch, self.db, self.shards, self.rng)
         try:
             batch.commit()
-        except gexc.AlreadyExists:
+        except _UNREACHABLE as exc:  # every entry would fail the same way, each after its own wait
+            return [exc] * len(entries)
+        except Exception:
             return [self._create_or_error(doc, key) for doc, key in entries]
         return [Created(doc["id"], created=True, publish_pending=True) for doc, _ in entries]
 
@@ -139,6 +163,7 @@ class TicketStore:
             return exc
 
     def _add_creation(self, batch: Any, doc: dict[str, Any], idempotency_key: str | None) -> None:
+        # First, and encoded before it is added: an unencodable ticket raises with nothing of it in `batch`.
         batch.create(self.ref(doc["id"]), doc)
         self._track_pending(batch, doc["id"], Status.RECEIVED, doc["created_at"])
         if idempotency_key:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -14,7 +15,10 @@ from pydantic import BaseModel, ValidationError
 from triage.auth import AuthError, authenticate
 from triage.logs import log_context, trace_from_header
 from triage.model import (
+    INT64_MAX,
+    INT64_MIN,
     MAX_BODY_BYTES,
+    MAX_BODY_DEPTH,
     MAX_IDEMPOTENCY_KEY,
     ReviewIn,
     TicketIn,
@@ -33,6 +37,11 @@ _TICKET_PATH = re.compile(r"^/tickets/(?P<id>[A-Za-z0-9_-]{1,128})(?P<review>/re
 Response = tuple[dict[str, Any], int, dict[str, str]]
 T = TypeVar("T", bound=BaseModel)
 _RETRY = {"Retry-After": "5"}
+# One token per match, each character consumed once (linear time, no backtracking): a string literal, which
+# ends at its closing quote or at the end of the text (so an unterminated one never makes the engine rescan),
+# or a run of anything but quotes and brackets. Removing all of them leaves the brackets outside strings.
+_NOT_A_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)|[^"\[\]{}]+', re.DOTALL)
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class ApiError(Exception):
@@ -98,14 +107,47 @@ def _read_body(request: Any) -> bytes:
 def parse_json_object(request: Any, body: bytes) -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        reason = getattr(exc, "msg", "not UTF-8")
-        raise ApiError(400, "invalid_json", f"body is not valid JSON: {reason}") from None
+    payload = _decode_json(body)
     if not isinstance(payload, dict):
         raise ApiError(400, "not_an_object", "body must be a JSON object")
     return payload
+
+
+def _decode_json(body: bytes) -> Any:
+    """The body as JSON, or 400; never recurses deeper than MAX_BODY_DEPTH."""
+    try:
+        # Strict decoding: json.loads(bytes) would let UTF-8-encoded surrogates through ("surrogatepass").
+        text = body.decode(json.detect_encoding(body))
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "body is not valid JSON: not valid UTF-8") from None
+    if nesting_depth(text) > MAX_BODY_DEPTH:
+        detail = f"body must not nest arrays or objects more than {MAX_BODY_DEPTH} levels deep"
+        raise ApiError(400, "invalid_json", detail)
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # NaN/Infinity; recursion only if the bound above is wrong
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+
+
+def nesting_depth(text: str) -> int:
+    """How deep arrays and objects nest in JSON `text`, brackets inside strings not counted; linear time."""
+    steps = map(_BRACKET_STEP.__getitem__, _NOT_A_BRACKET.sub("", text))
+    return max(itertools.accumulate(steps), default=0)
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN, Infinity and -Infinity; JSON has no such literals.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _parse_int(digits: str) -> int:
+    """Longer than any int64 (19 digits and a sign): a stand-in just as out of range, which the model
+    rejects as 422, instead of converting thousands of digits (or int()'s ValueError past 4300)."""
+    if len(digits) > 20:
+        return INT64_MIN - 1 if digits.startswith("-") else INT64_MAX + 1
+    return int(digits)
 
 
 def validated(model: type[T], payload: dict[str, Any]) -> T:
@@ -127,7 +169,7 @@ def create_ticket(request: Any, body: bytes, rt: Runtime, trace: str | None) -> 
     ticket = validated(TicketIn, parse_json_object(request, body))
     key = _idempotency_key(request)
     ticket_id = secrets.token_hex(16)  # 128 random bits: unguessable, no ordering hot-spot in Firestore
-    created = rt.creations.submit((new_ticket_doc(ticket, ticket_id, rt.store.clock(), trace), key))
+    created = _store(rt, (new_ticket_doc(ticket, ticket_id, rt.store.clock(), trace), key))
     with log_context(ticket_id=created.ticket_id):
         if created.publish_pending:
             _publish(rt, created.ticket_id, trace, key, fresh=created.created)
@@ -143,6 +185,17 @@ def create_ticket(request: Any, body: bytes, rt: Runtime, trace: str | None) -> 
         "links": {"self": f"/tickets/{created.ticket_id}"},
     }
     return body_out, (202 if created.created else 200), {"Location": f"/tickets/{created.ticket_id}"}
+
+
+def _store(rt: Runtime, entry: tuple[dict[str, Any], str | None]) -> Any:
+    try:
+        return rt.creations.submit(entry)
+    except gexc.InvalidArgument:
+        # Firestore refused this document: the model let through something it cannot store. Retrying would
+        # fail forever, so this is the sender's 422 (and our bug to fix in triage.model), not a 503.
+        log.error("Firestore refused a validated ticket", exc_info=True)
+        detail = [{"field": "body", "message": "contains a value that cannot be stored"}]
+        raise ApiError(422, "validation_failed", detail) from None
 
 
 def _publish(rt: Runtime, ticket_id: str, trace: str | None, key: str | None, fresh: bool) -> None:
