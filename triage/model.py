@@ -57,13 +57,6 @@ class TicketIn(BaseModel):
     priority: Priority = Priority.MEDIUM
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("title", "description", "email")
-    @classmethod
-    def _unicode_text(cls, value: str) -> str:
-        if _SURROGATE.search(value):
-            raise ValueError(_NOT_UNICODE)
-        return value
-
     @field_validator("email")
     @classmethod
     def _email_shape(cls, value: str) -> str:

@@ -11,6 +11,7 @@ import pytest
 from functions_framework import create_app
 
 from tests.helpers import SEED, counter, pull_all, stored_state
+from triage import model
 from triage import runtime as runtime_module
 from triage.signing import sign
 
@@ -86,6 +87,18 @@ def test_repeated_idempotency_key_returns_same_ticket_and_publishes_nothing(clie
     assert published() == []
 
 
+def _with_metadata(raw_json: str) -> str:
+    """SEED with `raw_json` (not necessarily valid JSON) as its metadata."""
+    return json.dumps({**SEED, "metadata": None}).replace("null", raw_json)
+
+
+def _deep(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"k": value}
+    return value
+
+
 BAD_REQUESTS = [
     ("not json", dict(raw="{not json"), 400, "invalid_json"),
     ("array body", dict(raw="[1, 2]"), 400, "not_an_object"),
@@ -115,6 +128,66 @@ def test_bad_input_gets_json_error_and_stores_nothing(client, db, published, cas
     assert response.get_json()["error"] == code
     assert stored_state(db) == before
     assert published() == []
+
+
+# Issue 11, item 4: what Firestore cannot store, and bodies no decoder should recurse into (each was a 5xx).
+UNSTORABLE = [
+    ("int beyond int64", dict(raw=_with_metadata('{"n": 9223372036854775808}')), 422, "validation_failed"),
+    ("int below int64", dict(raw=_with_metadata('{"n": -9223372036854775809}')), 422, "validation_failed"),
+    ("6000-digit int", dict(raw=_with_metadata('{"n": ' + "9" * 6000 + "}")), 422, "validation_failed"),
+    ("1e400", dict(raw=_with_metadata('{"x": 1e400}')), 422, "validation_failed"),
+    ("NaN literal", dict(raw=_with_metadata('{"x": NaN}')), 400, "invalid_json"),
+    ("Infinity literal", dict(raw=_with_metadata('{"x": -Infinity}')), 400, "invalid_json"),
+    ("empty key", dict(body={**SEED, "metadata": {"": 1}}), 422, "validation_failed"),
+    ("blank key", dict(body={**SEED, "metadata": {"  ": 1}}), 422, "validation_failed"),
+    ("reserved key", dict(body={**SEED, "metadata": {"a": {"__x__": 1}}}), 422, "validation_failed"),
+    ("array in array", dict(body={**SEED, "metadata": {"a": [[1, 2]]}}), 422, "validation_failed"),
+    ("maps 25 deep", dict(body={**SEED, "metadata": _deep(25)}), 422, "validation_failed"),
+    (
+        "arrays 25 deep",
+        dict(raw=_with_metadata('{"a": ' + "[{}," * 24 + "1" + "]" * 24 + "}")),
+        422,
+        "validation_failed",
+    ),
+    ("maps 200 deep", dict(body={**SEED, "metadata": _deep(200)}), 400, "invalid_json"),
+    ("5000 [ in metadata", dict(raw=_with_metadata("[" * 5000)), 400, "invalid_json"),
+    ("5000 [ as the body", dict(raw="[" * 5000), 400, "invalid_json"),
+    (
+        "5000 [ in an ignored field",
+        dict(raw=json.dumps(SEED)[:-1] + ', "x": ' + "[" * 5000 + "}"),
+        400,
+        "invalid_json",
+    ),
+    ("lone surrogate value", dict(raw=_with_metadata('{"a": "\\ud800"}')), 422, "validation_failed"),
+    ("lone surrogate key", dict(raw=_with_metadata('{"\\udfff": 1}')), 422, "validation_failed"),
+    ("lone surrogate title", dict(raw=json.dumps({**SEED, "title": "x\ud800"})), 422, "validation_failed"),
+    (
+        "UTF-8 encoded surrogate",
+        dict(raw=json.dumps(SEED).encode()[:-2] + b'"\xed\xa0\x80"}'),
+        400,
+        "invalid_json",
+    ),
+    (
+        "invalid UTF-8",
+        dict(raw=json.dumps(SEED).encode().replace(b"Email", b"\xffmail")),
+        400,
+        "invalid_json",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "kwargs", "status", "code"), UNSTORABLE, ids=[c[0] for c in UNSTORABLE])
+def test_unstorable_input_is_a_4xx_naming_the_problem_and_stores_nothing(
+    client, db, case, kwargs, status, code
+):
+    # Nothing stored implies nothing published (intake publishes only what it stored), so no Pub/Sub wait.
+    before = stored_state(db)
+    response = post(client, **kwargs)
+    assert (response.status_code, response.get_json()["error"]) == (status, code)
+    detail = response.get_json()["detail"]
+    if status == 422:
+        assert [d["field"] for d in detail] in (["metadata"], ["title"])
+    assert stored_state(db) == before
 
 
 def test_validation_error_lists_each_field(client):
@@ -186,3 +259,33 @@ def test_concurrent_requests_with_repeated_keys_create_each_ticket_once(client, 
     assert len(stored_state(db)["tickets"]) == before_tickets + 20
     assert counter(db, "triage_tickets_received") == before + 20
     assert {m.attributes["ticket_id"] for m in published()} == {next(iter(ids)) for ids in by_key.values()}
+
+
+def test_a_poison_ticket_past_the_model_fails_alone_in_a_group_commit(client, db, monkeypatch):
+    """Were the model to let through a document Firestore refuses, the shared commit is retried entry by
+    entry: only the poison ticket fails, with a 422 (not a 503 telling its sender to retry forever)."""
+    monkeypatch.setattr(model, "storage_problem", lambda value: None)
+    bodies = [SEED] * 14
+    bodies.insert(7, {**SEED, "metadata": {"__x__": 1}})
+    before = len(stored_state(db)["tickets"])
+
+    def send(body: dict) -> int:
+        return post(client.application.test_client(), body=body).status_code
+
+    for _ in range(3):
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            assert list(pool.map(send, bodies)) == [202] * 7 + [422] + [202] * 7
+    assert len(stored_state(db)["tickets"]) == before + 3 * 14
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(client, db):
+    before = stored_state(db)
+    response = client.post(
+        "/tickets",
+        data=json.dumps(SEED),
+        headers=AUTH,
+        content_type="application/json",
+        environ_overrides={"CONTENT_LENGTH": "99999999999"},
+    )
+    assert (response.status_code, response.get_json()["error"]) == (413, "body_too_large")
+    assert stored_state(db) == before
