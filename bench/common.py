@@ -33,6 +33,8 @@ def machine() -> dict[str, Any]:
 def bench_stack(**options: Any) -> Stack:
     workdir = Path(tempfile.mkdtemp(prefix="triage-bench-"))
     opts = StackOptions(project=f"bench-{uuid.uuid4().hex[:8]}", workdir=workdir, **options)
+    # One load generator is one sender: the per-sender limit would measure itself, not the pipeline.
+    opts.env.setdefault("TRIAGE_INTAKE_RATE_PER_S", "0")
     return Stack(Ports.free(), opts)
 
 

@@ -21,6 +21,19 @@ def _emulators_available() -> bool:
     return shutil.which("gcloud") is not None and shutil.which("java") is not None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_sender_is_not_a_flood() -> Iterator[None]:
+    """Every test client and local stack sends from 127.0.0.1: intake's per-sender limit would throttle
+    the suite itself. Tests of the limit set their own rate (tests/integration/test_intake_limits.py)."""
+    saved = os.environ.get("TRIAGE_INTAKE_RATE_PER_S")
+    os.environ["TRIAGE_INTAKE_RATE_PER_S"] = "0"
+    yield
+    if saved is None:
+        os.environ.pop("TRIAGE_INTAKE_RATE_PER_S", None)
+    else:
+        os.environ["TRIAGE_INTAKE_RATE_PER_S"] = saved
+
+
 @pytest.fixture(scope="session")
 def emulators() -> Iterator[Emulators]:
     if not _emulators_available():

@@ -111,9 +111,24 @@ class ClassifierConfig(_Strict):
     llm: LLMConfig
 
 
+class IntakeLimits(_Strict):
+    """Per-sender admission control (triage/ratelimit.py); a sender is its source address: the last
+    X-Forwarded-For entry (the one Google's front end appends, which a client cannot forge) or the peer."""
+
+    per_sender_per_second: float = Field(10.0, ge=0)  # 0: no limit
+    burst: int = Field(50, ge=1)
+
+    def with_env(self, env: Mapping[str, str]) -> IntakeLimits:
+        """TRIAGE_INTAKE_RATE_PER_S overrides the rate per deployment (0 turns the limit off, e.g. for a
+        load benchmark, whose one load generator is one sender)."""
+        rate = env.get("TRIAGE_INTAKE_RATE_PER_S")
+        return self if not rate else self.model_copy(update={"per_sender_per_second": float(rate)})
+
+
 class TriageConfig(_Strict):
     departments: dict[str, Department] = Field(min_length=1)
     thresholds: Thresholds = Thresholds()
+    intake: IntakeLimits = IntakeLimits()
     classifier: ClassifierConfig
 
     def team_or_default(self, department: str, team: str | None) -> str:

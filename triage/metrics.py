@@ -74,6 +74,11 @@ REVIEW_NOTIFY_FAILED = Family(
     "ticket waits in review all the same.",
     ("system",),
 )
+INTAKE_RATE_LIMITED = Family(
+    "triage_intake_rate_limited_total",
+    Kind.COUNTER,
+    "Intake requests refused with 429 because their sender exceeded its rate (intake.per_sender_per_second).",
+)
 RECONCILED = Family(
     "triage_reconciler_handed_on_total",
     Kind.COUNTER,
@@ -155,6 +160,7 @@ STORED_FAMILIES: tuple[Family, ...] = (
     TICKETS_FAILED,
     DELIVERIES_DEFERRED,
     REVIEW_NOTIFY_FAILED,
+    INTAKE_RATE_LIMITED,
     RECONCILED,
     DEAD_LETTERS,
     REVIEW_CORRECTIONS,

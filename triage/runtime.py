@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
+from triage import metrics as m
 from triage.clients import firestore_client, publisher_client
 from triage.config import Config, cached_config
+from triage.counters import CounterUpdate
 from triage.group_commit import GroupCommitter
 from triage.lazy import once
 from triage.queue import Queue
+from triage.ratelimit import RefusalTally, SenderLimiter
 from triage.settings import Settings, settings
 from triage.store import TicketStore
 
@@ -22,6 +27,7 @@ class Runtime:
         self.settings = settings_ or settings()
         self._store, self._queue, self._config = store, queue, config
         self._creations: GroupCommitter | None = None
+        self._admission: tuple[SenderLimiter, RefusalTally] | None = None
 
     @property
     def config(self) -> Config:
@@ -41,6 +47,17 @@ class Runtime:
         if self._creations is None:
             self._creations = GroupCommitter(lambda entries: self.store.create_many(entries))
         return self._creations
+
+    @property
+    def admission(self) -> tuple[SenderLimiter, RefusalTally]:
+        """Intake's per-sender limiter and the tally that counts its refusals."""
+        if self._admission is None:
+            limits = self.config.triage.intake.with_env(os.environ)
+            tally = RefusalTally(
+                lambda n: self.store.count(CounterUpdate().inc(m.INTAKE_RATE_LIMITED, None, n))
+            )
+            self._admission = (SenderLimiter(limits.per_sender_per_second, limits.burst), tally)
+        return self._admission
 
     @property
     def queue(self) -> Queue:

@@ -27,6 +27,7 @@ from triage.model import (
     new_ticket_doc,
     public_view,
 )
+from triage.ratelimit import retry_after_header
 from triage.runtime import Runtime
 from triage.states import FailureReason, Stage, Status
 from triage.store import ReviewConflict, TicketNotFound
@@ -64,6 +65,7 @@ def handle(request: Any, rt: Runtime) -> Response:
         try:
             if path == "/healthz":
                 return _only(request, "GET") or health(rt)
+            _admit(request, rt)  # before reading or authenticating: a flood costs as little as possible
             body = _read_body(request)
             authenticate(rt.settings.webhook_secret, request.headers, body)
             if path in CREATE_PATHS:
@@ -88,6 +90,25 @@ def handle(request: Any, rt: Runtime) -> Response:
         except Exception:
             log.exception("unexpected error")
             return ApiError(500, "internal", "unexpected error; it has been logged").response()
+
+
+def sender_of(request: Any) -> str:
+    """The client address: the last X-Forwarded-For entry (appended by the platform's front end; earlier
+    ones are whatever the client sent) or the connection's peer."""
+    forwarded = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
+    return forwarded[-1] if forwarded else (request.remote_addr or "unknown")
+
+
+def _admit(request: Any, rt: Runtime) -> None:
+    limiter, refusals = rt.admission
+    wait_s = limiter.admit(sender_of(request))
+    if wait_s is None:
+        return
+    refusals.add()
+    request.stream = io.BytesIO()  # the body is not wanted: answer at once (see _too_large)
+    raise ApiError(
+        429, "rate_limited", "too many requests from this sender; retry later", retry_after_header(wait_s)
+    )
 
 
 def _only(request: Any, method: str) -> Response | None:
