@@ -32,6 +32,9 @@ IDEMPOTENCY_TTL = timedelta(days=7)
 # Another delivery of the same ticket may be committing at the same moment; after this many lost races the
 # state has settled and the caller should look again.
 MAX_COMMIT_RACES = 5
+# A sender (n8n: 300 s by default, many clients 30-60 s) must hear 503 + Retry-After well before it gives up,
+# rather than wait for the client library's 60 s default while Firestore stalls.
+CREATE_DEADLINE_S = 10.0
 # A group commit failing like this says nothing about its entries: retrying each alone would only wait longer.
 _UNREACHABLE = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.RetryError, TimeoutError)
 
@@ -110,7 +113,7 @@ class TicketStore:
         self._add_creation(batch, doc, idempotency_key)
         self._received(1).write_to(batch, self.db, self.shards, self.rng)
         try:
-            batch.commit()
+            batch.commit(timeout=CREATE_DEADLINE_S)
         except gexc.AlreadyExists:
             if not idempotency_key:
                 raise
@@ -149,7 +152,7 @@ class TicketStore:
     ) -> list[Created | Exception]:
         self._received(len(entries)).write_to(batch, self.db, self.shards, self.rng)
         try:
-            batch.commit()
+            batch.commit(timeout=CREATE_DEADLINE_S)
         except _UNREACHABLE as exc:  # every entry would fail the same way, each after its own wait
             return [exc] * len(entries)
         except Exception:
