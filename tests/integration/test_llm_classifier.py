@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from devstack.stubs.gemini import GeminiStub
+from tests.integration.llm_support import CONFIG, LLM, PRICES, VPN, Sleeps
 from triage.budget import DailyBudget, add_spend, today
 from triage.classify.base import Decider, TicketText
 from triage.classify.cache import ClassificationCache
 from triage.classify.engine import Engine
 from triage.classify.gemini import GeminiClassifier, LLMFailure, build_client
 from triage.classify.local import LocalClassifier
-from triage.config import load_config
-from triage.pricing import Tokens, cost_usd, load_prices
-
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = load_config(ROOT / "config")
-PRICES = load_prices(ROOT / "config" / "pricing.yaml")
-LLM = CONFIG.triage.classifier.llm
-VPN = TicketText("VPN not connecting", "Since this morning the VPN client says the tunnel failed.", "high")
-
-
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
+from triage.pricing import Tokens, cost_usd
 
 
 @pytest.fixture(scope="module")

@@ -4,32 +4,21 @@ cut at the output cap, RetryInfo on 429s, and attempt timeouts inside the retry 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from devstack.stubs.gemini import GeminiStub
+from tests.integration.llm_support import CONFIG, LLM, PRICES, VPN, Sleeps
 from triage import metrics as m
 from triage.budget import today
-from triage.classify.base import Decider, TicketText
+from triage.classify.base import Decider
 from triage.classify.engine import Engine
 from triage.classify.gemini import GeminiClassifier, LLMFailure, build_client
 from triage.classify.local import LocalClassifier
-from triage.config import ModelFamily, Thinking, load_config
+from triage.config import ModelFamily, Thinking
 from triage.counters import series_key
-from triage.pricing import Tokens, cost_usd, load_prices
+from triage.pricing import Tokens, cost_usd
 from triage.stages.classify import llm_call_counters
-
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = load_config(ROOT / "config")
-PRICES = load_prices(ROOT / "config" / "pricing.yaml")
-LLM = CONFIG.triage.classifier.llm
-VPN = TicketText("VPN not connecting", "Since this morning the VPN client says the tunnel failed.", "high")
-
-
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture(scope="module")
